@@ -185,7 +185,5 @@ def load_settings(**overrides: object) -> Settings:
         if problems:
             raise UnsafeSettingsError(problems)
     elif settings.jwt_secret and len(settings.jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
-        raise SettingsError(
-            [f"STAFFGRAPH_JWT_SECRET is shorter than {MIN_JWT_SECRET_BYTES} bytes"]
-        )
+        raise SettingsError([f"STAFFGRAPH_JWT_SECRET is shorter than {MIN_JWT_SECRET_BYTES} bytes"])
     return settings

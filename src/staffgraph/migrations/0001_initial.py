@@ -39,7 +39,6 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=True)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
                 ('last_login_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
-                ('tokens_valid_after', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'users', 'app': 'models', 'indexes': [Index(fields=['manager_id']), Index(fields=['department_id'])], 'pk_attr': 'id', 'table_description': 'A member of staff. Email is stored lowercased, so uniqueness is case-insensitive.'},
             bases=['Model'],

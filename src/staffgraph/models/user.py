@@ -45,8 +45,6 @@ class User(Model):
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     updated_at = fields.DatetimeField(auto_now=True)
     last_login_at = fields.DatetimeField(null=True)
-    # access tokens issued before this instant are refused (logoutAll, setRoles, deactivateUser)
-    tokens_valid_after = fields.DatetimeField(null=True)
 
     department_id: uuid.UUID | None
     manager_id: uuid.UUID | None

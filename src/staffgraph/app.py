@@ -1,0 +1,199 @@
+"""``create_app(settings)``: the Starlette application with its routes, middleware and lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from cross_web import HTTPException as ViewHTTPException
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from tortoise import connections
+from tortoise.contrib.starlette import RegisterTortoise
+
+from staffgraph.auth.tokens import TokenError
+from staffgraph.context import Context, Viewer
+from staffgraph.db import tortoise_config
+from staffgraph.http_security import SecurityHeaders, client_address
+from staffgraph.loaders import Loaders
+from staffgraph.schema import build_schema
+from staffgraph.services import Services
+from staffgraph.settings import Settings, load_settings
+
+log = logging.getLogger("staffgraph")
+
+MAX_BODY_BYTES = 1024 * 1024
+READY_TIMEOUT_SECONDS = 2.0
+
+
+def authenticate(services: Services, authorization: str | None) -> tuple[Viewer | None, str | None]:
+    """The viewer behind an ``Authorization`` header value, or why it was refused."""
+    if not authorization:
+        return None, None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        return None, "invalid_token"
+    try:
+        claims = services.tokens.verify(token)
+    except TokenError as exc:
+        return None, exc.reason
+    if services.revocations.is_revoked(claims.session_id):
+        return None, "token_revoked"
+    return Viewer(claims.user_id, claims.session_id, claims.roles, claims.token_id), None
+
+
+class StaffGraphView(GraphQL[Context, None]):
+    """The GraphQL endpoint: builds the request context, verifying the token once."""
+
+    def __init__(self, services: Services, **kwargs: Any) -> None:
+        self.services = services
+        super().__init__(
+            build_schema(),
+            graphql_ide="graphiql" if services.settings.graphiql else None,
+            allow_queries_via_get=False,
+            subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+            **kwargs,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except (ViewHTTPException, StarletteHTTPException) as exc:
+            status = exc.status_code
+            reason = exc.reason if isinstance(exc, ViewHTTPException) else exc.detail
+            response = request_error(status, reason)
+            if status == 405:
+                response.headers["Allow"] = "GET, POST"
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            decoded = json.loads(data)
+        except (UnicodeDecodeError, RecursionError, ValueError):
+            raise ViewHTTPException(400, "The request body is not valid JSON") from None
+        if not isinstance(decoded, dict):
+            # batching is off: a list, null, number or string is not a GraphQL request
+            raise ViewHTTPException(400, "The request body must be a JSON object")
+        return decoded
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        settings = self.services.settings
+        peer = request.client.host if request.client else None
+        viewer, auth_error = (None, None)
+        if isinstance(request, Request):
+            viewer, auth_error = authenticate(self.services, request.headers.get("authorization"))
+        return Context(
+            services=self.services,
+            loaders=Loaders(),
+            viewer=viewer,
+            auth_error=auth_error,
+            client_ip=client_address(
+                peer, request.headers.get("x-forwarded-for"), settings.trusted_networks
+            ),
+            user_agent=request.headers.get("user-agent"),
+            request_id=request.scope.get("state", {}).get("request_id", ""),
+            request=request,
+            response=response,
+        )
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        # graphql-transport-ws: the token travels in the connection_init payload
+        params = getattr(context, "connection_params", None) or {}
+        authorization = params.get("authorization") if isinstance(params, dict) else None
+        if authorization is not None:
+            context.viewer, context.auth_error = authenticate(self.services, str(authorization))
+        return None
+
+
+def request_error(status: int, message: str) -> JSONResponse:
+    """A GraphQL-shaped error for a request refused before execution."""
+    return JSONResponse(
+        {
+            "data": None,
+            "errors": [
+                {
+                    "message": message,
+                    "extensions": {"code": "BAD_USER_INPUT", "field": "body", "status": status},
+                }
+            ],
+        },
+        status_code=status,
+    )
+
+
+async def healthz(request: Request) -> Response:
+    """200 while the process lives."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """200 when the database (and Redis, when configured) answer, else 503."""
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+            await connections.get("default").execute_query("SELECT 1")
+        checks["database"] = "ok"
+    except Exception:  # any failure means not ready; the reason goes to the log
+        log.warning("readiness: database did not answer", exc_info=True)
+        checks["database"] = "unavailable"
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> Starlette:
+    """The staffgraph ASGI app.
+
+    ``manage_orm=False`` leaves Tortoise to the caller (the tests own the database).
+    """
+    settings = settings or load_settings()
+    services = Services.build(settings)
+    view = StaffGraphView(services)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            if manage_orm:
+                await stack.enter_async_context(
+                    RegisterTortoise(app, config=tortoise_config(settings.database_url))
+                )
+            await services.start()
+            stack.push_async_callback(services.stop)
+            yield
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", view, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", view),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ],
+        middleware=[Middleware(SecurityHeaders)],
+        lifespan=lifespan,
+        max_body_size=MAX_BODY_BYTES,
+    )
+    app.state.services = services
+    return app
+
+
+def create_app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory`` (used by ``staffgraph serve --workers N``)."""
+    return create_app(load_settings())

@@ -1,0 +1,1 @@
+"""Who you are: tokens, passwords, sessions, OAuth and rate limits."""

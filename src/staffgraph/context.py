@@ -1,0 +1,79 @@
+"""The typed per-request context and the ``Info`` alias resolvers receive."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from strawberry.types import Info as StrawberryInfo
+
+from staffgraph.models import Role
+
+if TYPE_CHECKING:
+    from staffgraph.loaders import Loaders
+    from staffgraph.services import Services
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """The signed-in user behind a verified access token."""
+
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    roles: frozenset[Role]
+    token_id: str = ""
+
+    def has_role(self, role: Role) -> bool:
+        """Whether the viewer holds ``role``."""
+        return role in self.roles
+
+
+@dataclass(slots=True)
+class Context:
+    """Everything a resolver may know about the request; built once per request."""
+
+    services: Services
+    loaders: Loaders
+    viewer: Viewer | None = None
+    #: why a presented token was refused (``token_expired``, ``invalid_token``, ``token_revoked``)
+    auth_error: str | None = None
+    client_ip: str | None = None
+    user_agent: str | None = None
+    request_id: str = ""
+    request: Any = None
+    response: Any = None
+    #: ids of everyone below the viewer in the management tree, loaded on first need
+    _subordinates: frozenset[uuid.UUID] | None = None
+    _subordinates_task: asyncio.Task[frozenset[uuid.UUID]] | None = None
+    #: ACCESS_DENIED events waiting to be written when the operation ends
+    pending_denials: list[dict[str, Any]] = field(default_factory=list)
+    denials_dropped: int = 0
+
+    @property
+    def viewer_id(self) -> uuid.UUID | None:
+        """The viewer's user id, or None when anonymous."""
+        return self.viewer.user_id if self.viewer else None
+
+    def subordinates_if_loaded(self) -> frozenset[uuid.UUID] | None:
+        """The viewer's management subtree when it was loaded already, else None."""
+        return self._subordinates
+
+    async def subordinates(self) -> frozenset[uuid.UUID]:
+        """Ids of every user the viewer manages directly or indirectly (one query per request)."""
+        if self._subordinates is not None:
+            return self._subordinates
+        if self.viewer is None:
+            return frozenset()
+        if self._subordinates_task is None:
+            from staffgraph.resolvers.hierarchy import load_subordinate_ids
+
+            self._subordinates_task = asyncio.ensure_future(
+                load_subordinate_ids(self.viewer.user_id)
+            )
+        self._subordinates = await self._subordinates_task
+        return self._subordinates
+
+
+Info: TypeAlias = StrawberryInfo[Context, None]

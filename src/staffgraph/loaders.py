@@ -1,0 +1,80 @@
+"""Per-request DataLoaders: one query per relation per request, whatever the page size."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from strawberry.dataloader import DataLoader
+
+from staffgraph.models import Department, Review, Role, Session, User, UserRole
+
+
+async def _users_by_id(ids: list[uuid.UUID]) -> list[User | None]:
+    found = {u.id: u for u in await User.filter(id__in=ids)}
+    return [found.get(i) for i in ids]
+
+
+async def _departments_by_id(ids: list[uuid.UUID]) -> list[Department | None]:
+    found = {d.id: d for d in await Department.filter(id__in=ids)}
+    return [found.get(i) for i in ids]
+
+
+async def _roles_by_user(ids: list[uuid.UUID]) -> list[list[Role]]:
+    grouped: dict[uuid.UUID, list[Role]] = defaultdict(list)
+    for row in await UserRole.filter(user_id__in=ids).order_by("role"):
+        grouped[row.user_id].append(Role(row.role))
+    return [grouped[i] for i in ids]
+
+
+async def _reports_by_manager(ids: list[uuid.UUID]) -> list[list[User]]:
+    grouped: dict[uuid.UUID, list[User]] = defaultdict(list)
+    for user in await User.filter(manager_id__in=ids, is_active=True):
+        if user.manager_id is not None:
+            grouped[user.manager_id].append(user)
+    return [grouped[i] for i in ids]
+
+
+async def _reviews_by_subject(ids: list[uuid.UUID]) -> list[list[Review]]:
+    grouped: dict[uuid.UUID, list[Review]] = defaultdict(list)
+    for review in await Review.filter(subject_id__in=ids):
+        grouped[review.subject_id].append(review)
+    return [grouped[i] for i in ids]
+
+
+async def _sessions_by_user(ids: list[uuid.UUID]) -> list[list[Session]]:
+    grouped: dict[uuid.UUID, list[Session]] = defaultdict(list)
+    for session in await Session.filter(user_id__in=ids, revoked_at__isnull=True):
+        grouped[session.user_id].append(session)
+    return [grouped[i] for i in ids]
+
+
+@dataclass
+class Loaders:
+    """The loaders of one request; never shared between requests (they cache)."""
+
+    user: DataLoader[uuid.UUID, User | None] = field(
+        default_factory=lambda: DataLoader(load_fn=_users_by_id)
+    )
+    department: DataLoader[uuid.UUID, Department | None] = field(
+        default_factory=lambda: DataLoader(load_fn=_departments_by_id)
+    )
+    roles: DataLoader[uuid.UUID, list[Role]] = field(
+        default_factory=lambda: DataLoader(load_fn=_roles_by_user)
+    )
+    reports: DataLoader[uuid.UUID, list[User]] = field(
+        default_factory=lambda: DataLoader(load_fn=_reports_by_manager)
+    )
+    reviews: DataLoader[uuid.UUID, list[Review]] = field(
+        default_factory=lambda: DataLoader(load_fn=_reviews_by_subject)
+    )
+    sessions: DataLoader[uuid.UUID, list[Session]] = field(
+        default_factory=lambda: DataLoader(load_fn=_sessions_by_user)
+    )
+
+    def prime_users(self, users: Iterable[User]) -> None:
+        """Seed the user loader with rows already fetched (a page, a mutation result)."""
+        for user in users:
+            self.user.prime(user.id, user)

@@ -1,0 +1,1 @@
+"""Async business logic the schema calls; no strawberry decorators here."""

@@ -1,0 +1,105 @@
+"""Reading the directory: users, departments and the audit trail."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from tortoise.expressions import Q
+
+from staffgraph.errors import Forbidden
+from staffgraph.models import AuditAction, AuditEvent, Department, Role, User
+from staffgraph.resolvers.pagination import (
+    Connection,
+    build_connection,
+    check_page_size,
+    decode_cursor,
+)
+from staffgraph.resolvers.validation import clean_text
+
+if TYPE_CHECKING:
+    from staffgraph.context import Context
+
+
+def sees_inactive(ctx: Context) -> bool:
+    """HR and ADMIN see deactivated users; everyone else sees active users only."""
+    viewer = ctx.viewer
+    return viewer is not None and bool(viewer.roles & {Role.HR, Role.ADMIN})
+
+
+async def get_user(ctx: Context, user_id: uuid.UUID) -> User | None:
+    """The user with this id, if it exists and the viewer may see it."""
+    user = await ctx.loaders.user.load(user_id)
+    if user is None or (not user.is_active and not sees_inactive(ctx)):
+        return None
+    return user
+
+
+async def list_users(
+    ctx: Context,
+    first: int,
+    after: str | None,
+    *,
+    search: str | None = None,
+    department_id: uuid.UUID | None = None,
+    manager_id: uuid.UUID | None = None,
+    is_active: bool | None = None,
+) -> Connection:
+    """A page of users, oldest account first, matching every given condition."""
+    check_page_size(first)
+    query = User.all()
+    if is_active is not None:
+        if not sees_inactive(ctx):
+            raise Forbidden(
+                "Not allowed: filter.isActive requires HR | ADMIN", field="filter.isActive"
+            )
+        query = query.filter(is_active=is_active)
+    elif not sees_inactive(ctx):
+        query = query.filter(is_active=True)
+    term = clean_text(search, "filter.search", max_length=100)
+    if term:
+        query = query.filter(
+            Q(display_name__icontains=term)
+            | Q(email__icontains=term)
+            | Q(job_title__icontains=term)
+        )
+    if department_id is not None:
+        query = query.filter(department_id=department_id)
+    if manager_id is not None:
+        query = query.filter(manager_id=manager_id)
+    page = query
+    if after:
+        at, row_id = decode_cursor(after)
+        page = page.filter(Q(created_at__gt=at) | Q(created_at=at, id__gt=row_id))
+    rows = await page.order_by("created_at", "id").limit(first + 1) if first else []
+    ctx.loaders.prime_users(rows)
+    return build_connection(list(rows), first, "created_at", query.count)
+
+
+async def get_department(ctx: Context, department_id: uuid.UUID) -> Department | None:
+    """The department with this id, or None."""
+    return await ctx.loaders.department.load(department_id)
+
+
+async def list_departments(ctx: Context) -> list[Department]:
+    """Every department, by name."""
+    departments = await Department.all().order_by("name")
+    for department in departments:
+        ctx.loaders.department.prime(department.id, department)
+    return list(departments)
+
+
+async def list_audit_events(
+    ctx: Context, first: int, after: str | None, action: AuditAction | None
+) -> Connection:
+    """A page of audit events, newest first."""
+    check_page_size(first)
+    query = AuditEvent.all()
+    if action is not None:
+        query = query.filter(action=action)
+    page: Any = query
+    if after:
+        at, row_id = decode_cursor(after)
+        page = page.filter(Q(at__lt=at) | Q(at=at, id__lt=row_id))
+    rows = await page.order_by("-at", "-id").limit(first + 1) if first else []
+    return build_connection(list(rows), first, "at", query.count)

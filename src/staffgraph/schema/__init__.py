@@ -1,0 +1,39 @@
+"""The GraphQL shape: types, inputs, queries, mutations, extensions; builds the Schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import ExecutionContext
+
+from staffgraph.schema.extensions import DenialAudit, ErrorCodes
+from staffgraph.schema.mutations import Mutation
+from staffgraph.schema.queries import Query
+
+
+class StaffSchema(strawberry.Schema):
+    """The schema, logging only what :class:`ErrorCodes` did not already handle."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # ErrorCodes logs unexpected errors with the request id; client errors are not
+        # server problems and would flood the log.
+        return None
+
+
+def build_schema(**extra: Any) -> StaffSchema:
+    """The staffgraph schema with its extensions."""
+    return StaffSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[DenialAudit, ErrorCodes],
+        **extra,
+    )
+
+
+def schema_sdl() -> str:
+    """The printed SDL, permission directives included (``staffgraph export-schema``)."""
+    return build_schema().as_str() + "\n"

@@ -1,0 +1,74 @@
+"""Schema extensions: error codes on every error, and the ACCESS_DENIED audit flush."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+
+from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.extensions import SchemaExtension
+
+from staffgraph.errors import INTERNAL_SERVER_ERROR, PUBLIC_CODES
+from staffgraph.resolvers.audit import flush_denials
+
+log = logging.getLogger("staffgraph.errors")
+
+GENERIC_MESSAGE = "Internal server error"
+
+
+def classify(error: GraphQLError, request_id: str) -> GraphQLError:
+    """``error`` with its ``extensions.code``; an unexpected one masked and logged."""
+    code = (error.extensions or {}).get("code")
+    if code in PUBLIC_CODES:
+        return error
+    original = error.original_error
+    if original is None:
+        error.extensions = {
+            **(error.extensions or {}),
+            "code": "GRAPHQL_PARSE_FAILED"
+            if isinstance(error, GraphQLSyntaxError)
+            else "GRAPHQL_VALIDATION_FAILED",
+        }
+        return error
+    if isinstance(original, GraphQLError) and original.extensions:
+        inner = original.extensions.get("code")
+        if inner in PUBLIC_CODES:
+            error.extensions = {**original.extensions}
+            return error
+    log.error(
+        "unexpected error at %s (request %s)",
+        ".".join(str(p) for p in error.path or []) or "-",
+        request_id,
+        exc_info=(type(original), original, original.__traceback__),
+    )
+    return GraphQLError(
+        GENERIC_MESSAGE,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={"code": INTERNAL_SERVER_ERROR, "requestId": request_id},
+    )
+
+
+class ErrorCodes(SchemaExtension):
+    """Give every error a code; mask the unexpected ones (details only in the log)."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if result is not None and errors:
+            context = self.execution_context.context
+            request_id = getattr(context, "request_id", "")
+            result.errors = [classify(e, request_id) for e in errors]
+
+
+class DenialAudit(SchemaExtension):
+    """Write the ACCESS_DENIED events the operation queued, once it has run."""
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        yield
+        context = self.execution_context.context
+        if getattr(context, "pending_denials", None):
+            await flush_denials(context)
