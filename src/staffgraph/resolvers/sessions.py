@@ -3,10 +3,39 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from staffgraph.models import Session
 
 if TYPE_CHECKING:
     from staffgraph.context import Context
+    from staffgraph.services import Services
+
+
+async def end_sessions(
+    services: Services,
+    user_id: uuid.UUID,
+    reason: str,
+    *,
+    keep: uuid.UUID | None = None,
+) -> int:
+    """Revoke every open session of ``user_id`` (but ``keep``), returning how many.
+
+    The rows are marked first (the source of truth), then the revocation store refuses their
+    access tokens from the very next request, on every instance.
+    """
+    query = Session.filter(user_id=user_id, revoked_at__isnull=True)
+    if keep is not None:
+        query = query.exclude(id=keep)
+    session_ids = list(await query.values_list("id", flat=True))
+    if not session_ids:
+        return 0
+    await Session.filter(id__in=session_ids).update(
+        revoked_at=datetime.now(UTC), revoke_reason=reason
+    )
+    await services.revocations.revoke(session_ids)
+    return len(session_ids)
 
 
 async def login(ctx: Context, email: str, password: str) -> Any:
