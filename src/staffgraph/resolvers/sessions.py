@@ -28,7 +28,7 @@ async def end_sessions(
     query = Session.filter(user_id=user_id, revoked_at__isnull=True)
     if keep is not None:
         query = query.exclude(id=keep)
-    session_ids: list[uuid.UUID] = [row for row in await query.values_list("id", flat=True)]
+    session_ids = [s.id for s in await query.only("id")]
     if not session_ids:
         return 0
     await Session.filter(id__in=session_ids).update(
