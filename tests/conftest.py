@@ -81,9 +81,23 @@ async def db(database_url: str) -> AsyncIterator[TortoiseContext]:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    """Test settings; override per test with ``test_settings(...)``."""
-    return test_settings(database_url=database_url)
+async def redis_url() -> AsyncIterator[str | None]:
+    """``STAFFGRAPH_TEST_REDIS_URL``, its database emptied for this test; None when unset."""
+    if TEST_REDIS_URL is None:
+        yield None
+        return
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(TEST_REDIS_URL)
+    await client.flushdb()
+    await client.aclose()
+    yield TEST_REDIS_URL
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str | None) -> Settings:
+    """Test settings (Redis-backed when the test Redis is set); override with ``test_settings``."""
+    return test_settings(database_url=database_url, redis_url=redis_url)
 
 
 @pytest.fixture

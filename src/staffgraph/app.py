@@ -152,10 +152,22 @@ async def readyz(request: Request) -> Response:
     except Exception:  # any failure means not ready; the reason goes to the log
         log.warning("readiness: database did not answer", exc_info=True)
         checks["database"] = "unavailable"
+    redis_ready = await request.app.state.services.redis_ready()
+    if redis_ready is not None:
+        checks["redis"] = "ok" if redis_ready else "unavailable"
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,
+    )
+
+
+async def jwks(request: Request) -> Response:
+    """The public keys that verify access tokens; an empty set when they are HS256-signed."""
+    return JSONResponse(
+        request.app.state.services.tokens.jwks(),
+        media_type="application/jwk-set+json",
+        headers={"Cache-Control": "public, max-age=300"},
     )
 
 
@@ -185,6 +197,7 @@ def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> 
             WebSocketRoute("/graphql", view),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         ],
         middleware=[Middleware(SecurityHeaders)],
         lifespan=lifespan,

@@ -2,39 +2,81 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
+
 from staffgraph.auth.passwords import PasswordHasher
+from staffgraph.auth.ratelimit import LoginLimiter, limits_storage
 from staffgraph.auth.revocation import RevocationStore
 from staffgraph.auth.tokens import TokenService
 from staffgraph.settings import Settings
 
+log = logging.getLogger("staffgraph")
+
+#: seconds a Redis command may take before it counts as failed
+REDIS_TIMEOUT_SECONDS = 2.0
+
+
+def redis_client(url: str) -> Redis:
+    """An asyncio Redis client for ``REDIS_URL``; it connects on first use."""
+    return Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        # the subscription connection is idle most of the time: ping it to notice a dead link
+        health_check_interval=15,
+    )
+
 
 @dataclass
 class Services:
-    """Settings plus the token, password and revocation services built from them."""
+    """Settings plus the token, password, rate-limit and revocation services built from them."""
 
     settings: Settings
     tokens: TokenService
     passwords: PasswordHasher
     revocations: RevocationStore
+    login_limiter: LoginLimiter
+    redis: Redis | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         """Build every service from ``settings``; nothing connects until :meth:`start`."""
+        redis = redis_client(settings.redis_url) if settings.redis_url else None
         return cls(
             settings=settings,
             tokens=TokenService(settings),
             passwords=PasswordHasher(settings.bcrypt_rounds),
-            revocations=RevocationStore(settings.access_token_ttl),
+            revocations=RevocationStore(settings.access_token_ttl, redis),
+            login_limiter=LoginLimiter(settings.login_rate, limits_storage(settings.redis_url)),
+            redis=redis,
         )
 
     async def start(self) -> None:
         """Connect and load state; the ORM must be initialised already."""
+        # subscribe before loading, so a revocation published in between is not missed
         await self.revocations.start()
         await self.revocations.load()
+        await self.passwords.warm_up()
 
     async def stop(self) -> None:
         """Release connections and threads."""
         await self.revocations.stop()
+        if self.redis is not None:
+            await self.redis.aclose()
         self.passwords.close()
+
+    async def redis_ready(self) -> bool | None:
+        """None without Redis; else whether it answers a PING in time."""
+        if self.redis is None:
+            return None
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+                return bool(await self.redis.ping())
+        except Exception:  # any failure means not ready; the reason goes to the log
+            log.warning("readiness: redis did not answer", exc_info=True)
+            return False

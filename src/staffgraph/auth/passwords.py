@@ -1,9 +1,13 @@
-"""Password policy and bcrypt hashing that never blocks the event loop.
+"""bcrypt hashing that never blocks the event loop.
 
 bcrypt reads at most 72 bytes (bcrypt 5 raises above that). To compare every character of a
 password up to 128 characters of any script, bcrypt is fed an HMAC-SHA256 of the whole UTF-8
 password, base64-encoded: 44 bytes, no NUL. The HMAC key is fixed and public: it only keeps these
 digests from matching plain SHA-256 dumps of the same passwords ("hash shucking").
+
+bcrypt runs on a dedicated pool of fewer threads than there are cores (bcrypt releases the GIL):
+a storm of sign-ins queues there and leaves a core to the event loop, so cheap requests stay
+fast while logins wait their turn.
 """
 
 from __future__ import annotations
@@ -29,14 +33,19 @@ def _prehash(password: str) -> bytes:
     return base64.b64encode(digest)
 
 
+def default_workers() -> int:
+    """One bcrypt thread per core this process may use, but one; at least one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - 1)
+
+
 class PasswordHasher:
     """Hashes and verifies passwords on a bounded thread pool (bcrypt releases the GIL)."""
 
     def __init__(self, rounds: int, workers: int | None = None) -> None:
         self.rounds = rounds
-        self._pool = ThreadPoolExecutor(
-            max_workers=workers or max(1, os.cpu_count() or 1), thread_name_prefix="bcrypt"
-        )
+        self.workers = workers or default_workers()
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="bcrypt")
         self._dummy_hash: str | None = None
 
     def hash_sync(self, password: str) -> str:
@@ -63,6 +72,11 @@ class PasswordHasher:
             await loop.run_in_executor(self._pool, self.verify_sync, password, self.dummy_hash())
             return False
         return await loop.run_in_executor(self._pool, self.verify_sync, password, password_hash)
+
+    async def warm_up(self) -> None:
+        """Make the dummy hash off the event loop, so the first refusal costs no more."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._pool, self.dummy_hash)
 
     def dummy_hash(self) -> str:
         """A hash at the current cost that no password matches, for timing-safe refusals."""

@@ -1,20 +1,37 @@
-"""Access tokens: RFC 9068 JWTs, issued and verified with an explicit algorithm list."""
+"""Access tokens: RFC 9068 JWTs, issued and verified with an explicit algorithm list.
+
+Verification refuses, with ``invalid_token`` unless said otherwise:
+- anything longer than :data:`MAX_TOKEN_LENGTH` before parsing it;
+- a header ``typ`` other than ``at+jwt`` (RFC 9068 §4), so an ID token or any other JWT signed
+  with the same key cannot pass for an access token;
+- a ``kid`` naming no configured key (asymmetric mode), and any algorithm but the one that key
+  was configured for (``alg: none`` included, whatever its case);
+- a bad signature, a wrong ``iss`` or ``aud``, a missing required claim, malformed claims;
+- an ``exp`` in the past: ``token_expired``.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
+from staffgraph.auth.keys import KeySet
 from staffgraph.models import Role
 from staffgraph.settings import Settings
 
-ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
+log = logging.getLogger("staffgraph.auth")
+
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "aud", "iss", "jti", "sid"]
 #: a bearer token longer than this is refused before any parsing
 MAX_TOKEN_LENGTH = 4096
+#: tolerated clock difference between instances, in seconds
+LEEWAY_SECONDS = 5
 
 
 class TokenError(Exception):
@@ -36,17 +53,26 @@ class AccessClaims:
     expires_at: int
 
 
-class TokenService:
-    """Signs and verifies access tokens (HS256 with ``JWT_SECRET``)."""
+def build_key_set(settings: Settings) -> KeySet:
+    """The keys ``settings`` configure: the private key file when set, else the secret."""
+    if settings.jwt_private_key_file:
+        return KeySet.asymmetric(
+            settings.jwt_private_key_file, settings.jwt_previous_public_key_files
+        )
+    if not settings.jwt_secret:
+        raise ValueError("STAFFGRAPH_JWT_SECRET or STAFFGRAPH_JWT_PRIVATE_KEY_FILE is required")
+    return KeySet.symmetric(settings.jwt_secret)
 
-    def __init__(self, settings: Settings) -> None:
-        if not settings.jwt_secret:
-            raise ValueError("STAFFGRAPH_JWT_SECRET is required")
-        self._key = settings.jwt_secret
-        self._algorithm = "HS256"
+
+class TokenService:
+    """Signs and verifies access tokens (HS256 with ``JWT_SECRET``, or ES256/EdDSA)."""
+
+    def __init__(self, settings: Settings, keys: KeySet | None = None) -> None:
+        self.keys = keys or build_key_set(settings)
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self.ttl = settings.access_token_ttl
+        self._decoder = jwt.PyJWT()
 
     def issue(self, user_id: uuid.UUID, session_id: uuid.UUID, roles: frozenset[Role]) -> str:
         """A signed access token for this user and session."""
@@ -61,8 +87,11 @@ class TokenService:
             "exp": now + self.ttl,
             "roles": sorted(r.value for r in roles),
         }
+        headers: dict[str, Any] = {"typ": "at+jwt"}
+        if self.keys.signing_kid is not None:
+            headers["kid"] = self.keys.signing_kid
         return jwt.encode(
-            claims, self._key, algorithm=self._algorithm, headers={"typ": ACCESS_TOKEN_TYPE}
+            claims, self.keys.signing_key, algorithm=self.keys.signing_algorithm, headers=headers
         )
 
     def verify(self, token: str) -> AccessClaims:
@@ -70,26 +99,55 @@ class TokenService:
         if len(token) > MAX_TOKEN_LENGTH:
             raise TokenError("invalid_token")
         try:
-            header = jwt.get_unverified_header(token)
-            if header.get("typ") != ACCESS_TOKEN_TYPE:
-                raise TokenError("invalid_token")
-            claims = jwt.decode(
-                token,
-                self._key,
-                algorithms=[self._algorithm],
-                audience=self._audience,
-                issuer=self._issuer,
-                options={"require": REQUIRED_CLAIMS},
-            )
-            roles = frozenset(Role(r) for r in claims.get("roles", []))
-            return AccessClaims(
-                user_id=uuid.UUID(claims["sub"]),
-                session_id=uuid.UUID(claims["sid"]),
-                roles=roles,
-                token_id=str(claims["jti"]),
-                expires_at=int(claims["exp"]),
-            )
+            return self._verify(token)
+        except TokenError:
+            raise
         except jwt.ExpiredSignatureError:
             raise TokenError("token_expired") from None
-        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError, AttributeError):
             raise TokenError("invalid_token") from None
+        except Exception:  # a refused token must never become a 500
+            log.warning("unexpected error while verifying an access token", exc_info=True)
+            raise TokenError("invalid_token") from None
+
+    def _verify(self, token: str) -> AccessClaims:
+        header = jwt.get_unverified_header(token)
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
+            raise TokenError("invalid_token")
+        key, algorithm = self._key_for(header)
+        claims = self._decoder.decode(
+            token,
+            key,
+            algorithms=[algorithm],
+            audience=self._audience,
+            issuer=self._issuer,
+            leeway=LEEWAY_SECONDS,
+            options={"require": REQUIRED_CLAIMS},
+        )
+        roles = claims.get("roles", [])
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise TokenError("invalid_token")
+        if not isinstance(claims["sub"], str) or not isinstance(claims["sid"], str):
+            raise TokenError("invalid_token")
+        return AccessClaims(
+            user_id=uuid.UUID(claims["sub"]),
+            session_id=uuid.UUID(claims["sid"]),
+            roles=frozenset(Role(r) for r in roles),
+            token_id=str(claims["jti"]),
+            expires_at=int(claims["exp"]),
+        )
+
+    def _key_for(self, header: dict[str, Any]) -> tuple[Any, str]:
+        """The key and the one algorithm it verifies, chosen by configuration, not the header."""
+        if self.keys.secret is not None:
+            return self.keys.secret, "HS256"
+        kid = header.get("kid")
+        public = self.keys.public_keys.get(kid) if isinstance(kid, str) else None
+        if public is None:
+            raise TokenError("invalid_token")
+        return public.key, public.algorithm
+
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        """The public keys that verify tokens, as a JWK Set."""
+        return self.keys.jwks()

@@ -22,15 +22,15 @@ from staffgraph.schema.types import AuthPayload, Department, Review, Role, User
 
 
 async def _login(info: Info, email: str, password: str) -> AuthPayload:
-    return await sessions.login(info.context, email, password)
+    return await sessions.login(info.context, email, password)  # type: ignore[return-value]
 
 
 async def _refresh_token(info: Info, refresh_token: str) -> AuthPayload:
-    return await sessions.refresh(info.context, refresh_token)
+    return await sessions.refresh(info.context, refresh_token)  # type: ignore[return-value]
 
 
 async def _exchange_o_auth_code(info: Info, code: str) -> AuthPayload:
-    return await sessions.exchange_oauth_code(info.context, code)
+    return await sessions.exchange_oauth_code(info.context, code)  # type: ignore[return-value]
 
 
 async def _logout(info: Info) -> bool:

@@ -1,0 +1,109 @@
+"""Failed sign-in counters per account and per client IP (``LOGIN_RATE_LIMIT``).
+
+Only failures count, in a moving window, so a user who signs in on ten devices is never locked
+out. An attempt is checked before the password is: over the limit, no bcrypt work is done and
+the answer is ``RATE_LIMITED`` whether the account exists or not (the account key is the email
+as typed, lowercased).
+
+Attempts still being verified count as failures-to-be while they run: twenty parallel guesses
+at one account with a limit of ten get ten verifications, not twenty. That holds per instance;
+across N instances at most N-1 extra guesses per key can slip through a race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from limits import RateLimitItem
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from staffgraph.errors import RateLimited
+
+NAMESPACE = "login-failures"
+
+
+def limits_storage(redis_url: str | None) -> Storage:
+    """In-process counters, or Redis ones shared by every instance.
+
+    The ``async+`` scheme selects the asyncio storage (plain ``redis://`` would give the
+    synchronous one) and ``implementation="redispy"`` the ``redis`` package we already use.
+    """
+    if redis_url is None:
+        return MemoryStorage()
+    return RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix="staffgraph")
+
+
+def account_key(email: str) -> str:
+    """The counter key of an account: a digest, so Redis holds no addresses."""
+    return "account:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One credential check in progress; call :meth:`failed` when the credentials are wrong."""
+
+    keys: tuple[str, ...]
+    failure: bool = False
+
+    def failed(self) -> None:
+        """Count this attempt against its account and IP."""
+        self.failure = True
+
+
+class LoginLimiter:
+    """Checks and counts failed credential checks per account and per IP."""
+
+    def __init__(self, item: RateLimitItem, storage: Storage) -> None:
+        self.item = item
+        self.storage = storage
+        self._strategy = MovingWindowRateLimiter(storage)
+        self._in_flight: Counter[str] = Counter()
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def attempt(self, email: str, client_ip: str | None) -> AsyncIterator[Attempt]:
+        """Guard one credential check: raises ``RATE_LIMITED`` before it when over the limit."""
+        attempt = Attempt((account_key(email), "ip:" + (client_ip or "unknown")))
+        await self._admit(attempt.keys)
+        try:
+            yield attempt
+        finally:
+            try:
+                if attempt.failure:
+                    for key in attempt.keys:
+                        await self._strategy.hit(self.item, NAMESPACE, key)
+            finally:
+                self._in_flight.subtract(attempt.keys)
+                for key in attempt.keys:
+                    if self._in_flight[key] <= 0:
+                        del self._in_flight[key]
+
+    async def _admit(self, keys: tuple[str, ...]) -> None:
+        # serialised so that two attempts cannot both see the last free slot
+        async with self._lock:
+            stats = await asyncio.gather(
+                *(self._strategy.get_window_stats(self.item, NAMESPACE, k) for k in keys)
+            )
+            retry_after = 0.0
+            for key, (reset_at, remaining) in zip(keys, stats, strict=True):
+                if remaining - self._in_flight[key] <= 0:
+                    # full of failures: until the oldest leaves the window; else a moment
+                    wait = reset_at - time.time() if remaining <= 0 else 1.0
+                    retry_after = max(retry_after, wait, 1.0)
+            if retry_after > 0:
+                raise RateLimited(
+                    math.ceil(retry_after), "Too many failed sign-in attempts; try again later"
+                )
+            self._in_flight.update(keys)
+
+    async def check(self) -> bool:
+        """Whether the counter storage answers."""
+        return await self.storage.check()

@@ -1,0 +1,141 @@
+"""Revocation reaches every instance: at once on the revoking one, through Redis on the others,
+and from the database after a restart."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from staffgraph.auth.revocation import SET_KEY, RevocationStore
+from tests.auth_helpers import NEEDS_USER, login_ok, post, serve, services_of
+from tests.conftest import TEST_REDIS_URL, make_user
+from tests.conftest import test_settings as settings_for
+
+EMAIL = "ada@example.com"
+needs_redis = pytest.mark.skipif(TEST_REDIS_URL is None, reason="STAFFGRAPH_TEST_REDIS_URL unset")
+
+
+async def refused(client: Any, token: str) -> bool:
+    """Whether ``token`` is refused as revoked."""
+    body = await post(client, NEEDS_USER, token=token)
+    if "errors" not in body:
+        return False
+    assert body["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED", "reason": "token_revoked"}
+    return True
+
+
+async def seconds_until_refused(client: Any, token: str, limit: float = 5.0) -> float:
+    """How long after now ``client`` starts refusing ``token`` (polling every millisecond)."""
+    import asyncio
+
+    started = time.perf_counter()
+    while not await refused(client, token):
+        elapsed = time.perf_counter() - started
+        assert elapsed < limit, f"still accepted after {elapsed:.2f}s"
+        await asyncio.sleep(0.001)
+    return time.perf_counter() - started
+
+
+@needs_redis
+async def test_a_second_instance_refuses_at_once(db, database_url, redis_url):
+    await make_user(EMAIL)
+    settings = settings_for(database_url=database_url, redis_url=redis_url)
+    delays = []
+    async with serve(settings) as first, serve(settings) as second:
+        for _ in range(5):
+            payload = await login_ok(first, EMAIL)
+            token = payload["accessToken"]
+            assert not await refused(second, token)
+            assert await post(first, "mutation { logout }", token=token) == {
+                "data": {"logout": True}
+            }
+            assert await refused(first, token)  # the revoking instance: no delay at all
+            delays.append(await seconds_until_refused(second, token))
+    print(f"cross-instance revocation delays (s): {[round(d, 4) for d in delays]}")
+    assert max(delays) < 1.0
+
+
+@needs_redis
+async def test_an_instance_catches_up_after_losing_its_subscription(db, database_url, redis_url):
+    await make_user(EMAIL)
+    settings = settings_for(database_url=database_url, redis_url=redis_url)
+    async with serve(settings) as first, serve(settings) as second:
+        token = (await login_ok(first, EMAIL))["accessToken"]
+        store = services_of(second).revocations
+        # drop the second instance's subscription: the revocation message is lost for it
+        assert store._pubsub is not None
+        assert store._pubsub.connection is not None
+        await store._pubsub.connection.disconnect()
+        await post(first, "mutation { logout }", token=token)
+        delay = await seconds_until_refused(second, token)
+        print(f"caught up after a lost subscription in {delay:.3f}s")
+        assert delay < 3.0
+
+
+@needs_redis
+async def test_a_new_instance_loads_revocations_from_redis(db, database_url, redis_url):
+    settings = settings_for(database_url=database_url, redis_url=redis_url)
+    async with serve(settings) as first:
+        sid = uuid.uuid4()
+        await services_of(first).revocations.revoke([sid])
+    client = Redis.from_url(redis_url)
+    assert await client.zscore(SET_KEY, str(sid)) is not None
+    ttl = await client.ttl(SET_KEY)
+    await client.aclose()
+    assert 0 < ttl <= 900 + 60
+    store = RevocationStore(900, Redis.from_url(redis_url, decode_responses=True))
+    await store.start()
+    await store.load()
+    try:
+        assert store.is_revoked(sid)
+        assert not store.is_revoked(uuid.uuid4())
+    finally:
+        await store.stop()
+
+
+async def test_a_restart_does_not_revive_revoked_tokens(db, database_url, redis_url):
+    await make_user(EMAIL)
+    settings = settings_for(database_url=database_url, redis_url=None)
+    async with serve(settings) as before:
+        payload = await login_ok(before, EMAIL)
+        await post(before, "mutation { logout }", token=payload["accessToken"])
+    async with serve(settings) as after:
+        assert await refused(after, payload["accessToken"])
+
+
+async def test_the_revoking_instance_is_never_stale(db, database_url):
+    await make_user(EMAIL)
+    settings = settings_for(database_url=database_url, redis_url=None)
+    async with serve(settings) as client:
+        for _ in range(3):
+            token = (await login_ok(client, EMAIL))["accessToken"]
+            await post(client, "mutation { logoutAll }", token=token)
+            assert await refused(client, token)
+
+
+async def test_readiness_reports_redis(db, database_url, redis_url):
+    settings = settings_for(database_url=database_url, redis_url=redis_url)
+    async with serve(settings) as client:
+        body = (await client.get("/readyz")).json()
+    expected = {"database": "ok", "redis": "ok"} if redis_url else {"database": "ok"}
+    assert body["checks"] == expected
+    broken = settings_for(database_url=database_url, redis_url="redis://127.0.0.1:1/0")
+    async with serve_without_start(broken) as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "ok", "redis": "unavailable"}
+
+
+def serve_without_start(settings: Any) -> Any:
+    """A client of an app whose services never connected (Redis is unreachable)."""
+    import httpx
+
+    from staffgraph.app import create_app
+
+    app = create_app(settings, manage_orm=False)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
