@@ -1,0 +1,194 @@
+"""The request guard: token, introspection, document and input checks before execution.
+
+Order, each refusal being the operation's only error and nothing executing:
+
+1. parsing stops after ``STAFFGRAPH_MAX_TOKENS`` tokens (comments included);
+2. ``__schema`` / ``__type`` per ``STAFFGRAPH_INTROSPECTION`` (``__typename`` always allowed);
+3. the document limits of :mod:`staffgraph.schema.limits`;
+4. graphql-core's validation, without "Did you mean" hints unless introspection is public;
+5. every input string (:mod:`staffgraph.schema.input_strings`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, cast
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLSyntaxError,
+    Node,
+    OperationDefinitionNode,
+    validate,
+)
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+
+from staffgraph.errors import INTERNAL_SERVER_ERROR, PUBLIC_CODES
+from staffgraph.schema.extensions import GENERIC_MESSAGE, classify
+from staffgraph.schema.input_strings import check_input_strings
+from staffgraph.schema.limits import INTROSPECTION_ROOTS, QueryLimits, check_limits, limit_error
+
+if TYPE_CHECKING:
+    from strawberry.types import ExecutionContext
+
+    from staffgraph.settings import Settings
+
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+_PARSER_LIMIT = re.compile(r"Document contains more than \d+ tokens")
+_DEFAULT_LIMITS = QueryLimits()
+_DEFAULT_MAX_TOKENS = 2000
+
+
+def strip_suggestions(message: str) -> str:
+    """``message`` without graphql-core's "Did you mean ...?" hints."""
+    return _SUGGESTION.sub("", message)
+
+
+def hides_schema(settings: Settings | None) -> bool:
+    """Whether error messages must not hint at the schema (introspection is not public)."""
+    return settings is not None and settings.introspection != "public"
+
+
+def _settings_of(execution_context: ExecutionContext) -> Settings | None:
+    services = getattr(execution_context.context, "services", None)
+    return getattr(services, "settings", None)
+
+
+def introspection_refusal(
+    document: DocumentNode, policy: str, signed_in: bool
+) -> GraphQLError | None:
+    """The error for a document that introspects when ``policy`` forbids it, else None."""
+    if policy == "public" or (policy == "authenticated" and signed_in):
+        return None
+    for node in _fields(document):
+        if node.name.value in INTROSPECTION_ROOTS:
+            message = (
+                "Introspection is disabled"
+                if policy == "off"
+                else "Introspection requires a signed-in user"
+            )
+            return limit_error(message, "introspection", node)
+    return None
+
+
+def _fields(document: DocumentNode) -> Iterator[FieldNode]:
+    stack: list[Any] = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, FieldNode):
+            yield item
+        if isinstance(item, Node):
+            stack.extend(getattr(item, key, None) for key in item.keys)
+        elif isinstance(item, tuple | list):
+            stack.extend(item)
+
+
+class RequestGuard(SchemaExtension):
+    """Refuse oversized, introspecting (when not allowed) or unclean operations unexecuted."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        _record_operation(self.execution_context)
+        # last to run (first in the list): the hints of execution-time errors, such as a
+        # variable's unknown enum value, go too
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if errors and hides_schema(_settings_of(self.execution_context)):
+            for error in errors:
+                error.message = strip_suggestions(error.message)
+
+    def on_parse(self) -> Iterator[None]:
+        settings = _settings_of(self.execution_context)
+        max_tokens = settings.max_tokens if settings else _DEFAULT_MAX_TOKENS
+        cast(dict[str, Any], self.execution_context.parse_options)["max_tokens"] = max_tokens
+        yield
+        for error in self.execution_context.pre_execution_errors or ():
+            if isinstance(error, GraphQLSyntaxError) and _PARSER_LIMIT.search(error.message):
+                error.message = f"The document has more than {max_tokens} tokens."
+                error.extensions = {
+                    "code": "GRAPHQL_VALIDATION_FAILED",
+                    "limit": "tokens",
+                    "max": max_tokens,
+                }
+
+    def on_validate(self) -> Iterator[None]:
+        ctx = self.execution_context
+        if ctx.pre_execution_errors is None and ctx.graphql_document is not None:
+            ctx.pre_execution_errors = self._check(ctx, ctx.graphql_document)
+        yield
+
+    def _check(self, ctx: ExecutionContext, document: DocumentNode) -> list[GraphQLError]:
+        settings = _settings_of(ctx)
+        policy = settings.introspection if settings else "public"
+        signed_in = getattr(ctx.context, "viewer", None) is not None
+        refusal = introspection_refusal(document, policy or "public", signed_in)
+        if refusal is None:
+            refusal = _unnamed_choice(ctx, document)
+        if refusal is None:
+            limits = QueryLimits.from_settings(settings) if settings else _DEFAULT_LIMITS
+            refusal = check_limits(ctx.schema._schema, document, ctx.variables, limits)
+        if refusal is not None:
+            return [refusal]
+        if ctx.validation_rules:
+            errors = validate(
+                ctx.schema._schema,
+                document,
+                (*ctx.validation_rules, MaybeNullValidationRule, OneOfInputValidationRule),
+                hide_suggestions=hides_schema(settings),
+            )
+            if errors:
+                return errors
+        bad_input = check_input_strings(document, ctx.variables)
+        return [bad_input] if bad_input is not None else []
+
+
+def _unnamed_choice(ctx: ExecutionContext, document: DocumentNode) -> GraphQLError | None:
+    """Several operations and no ``operationName``: the spec's error (strawberry would quietly
+    run the first one)."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    # strawberry keeps the name the request gave apart from the one it would infer
+    if len(operations) > 1 and getattr(ctx, "_provided_operation_name", None) is None:
+        return GraphQLError(
+            "Must provide operation name if query contains multiple operations.",
+            extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
+        )
+    return None
+
+
+def _record_operation(ctx: ExecutionContext) -> None:
+    """Leave the operation name in the request's scope state, for the access log."""
+    request = getattr(ctx.context, "request", None)
+    state = getattr(request, "scope", {}).get("state")
+    if isinstance(state, dict):
+        try:
+            name = ctx.operation_name or "-"
+        except Exception:  # an unparsable document has no operation
+            name = "-"
+        previous = state.get("graphql_operation")
+        state["graphql_operation"] = f"{previous},{name}" if previous else name
+
+
+def finalize_errors(
+    errors: list[GraphQLError] | None, request_id: str, hide_suggestions: bool
+) -> None:
+    """Last look before errors leave the server, in place: every error has a public code or is
+    masked (and logged), and no hint names the schema when it is not public.
+
+    :class:`~staffgraph.schema.extensions.ErrorCodes` does this during the operation; this
+    catches what fails outside it (an extension's own exception, for one).
+    """
+    for index, error in enumerate(errors or ()):
+        code = (error.extensions or {}).get("code")
+        if code == INTERNAL_SERVER_ERROR:
+            if error.message != GENERIC_MESSAGE:
+                error.message = GENERIC_MESSAGE
+                error.extensions = {"code": INTERNAL_SERVER_ERROR, "requestId": request_id}
+        elif code not in PUBLIC_CODES:
+            errors[index] = error = classify(error, request_id)  # type: ignore[index]
+        if hide_suggestions:
+            error.message = strip_suggestions(error.message)
