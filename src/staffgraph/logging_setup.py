@@ -1,0 +1,187 @@
+"""Structured logs: one JSON object per line, one access line per request, no secrets.
+
+:func:`configure_logging` replaces uvicorn's own logging (``serve`` passes ``log_config=None``
+and ``access_log=False``): every record, uvicorn's included, goes through one handler that
+formats JSON, adds the current request id, and redacts what must never be written: bearer
+tokens, anything shaped like a JWT or a bcrypt hash, and the configured secrets themselves.
+The access line (:class:`AccessLog`) carries the request id, user id, operation name, status
+and duration; never the query text, its variables or the query string of the URL.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import urlsplit
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from staffgraph.settings import Settings
+
+access_log = logging.getLogger("staffgraph.access")
+
+#: the request being served by this task, added to every record logged while it runs
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "staffgraph_request_id", default=None
+)
+
+_REDACTED = "[redacted]"
+_PATTERNS = (
+    # Authorization header values
+    re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"),
+    # JWTs (header.payload.signature, base64url)
+    re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
+    # bcrypt hashes
+    re.compile(r"\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}"),
+    # credentials in URLs (postgres://user:password@host, redis://:password@host)
+    re.compile(r"(?<=://)[^/\s:@]*:[^/\s@]+(?=@)"),
+)
+#: record attributes that are not extra fields
+_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",  # uvicorn's ANSI-coloured copy of the message
+}
+
+
+class Redactor:
+    """Replaces secrets in text: the patterns above plus known secret values."""
+
+    def __init__(self, secrets: list[str] | None = None) -> None:
+        # short values would redact innocent words; the settings refuse short secrets anyway
+        self.secrets = sorted({s for s in secrets or () if len(s) >= 8}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, _REDACTED)
+        for pattern in _PATTERNS:
+            text = pattern.sub(_REDACTED, text)
+        return text
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message, extras, exception; redacted."""
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__()
+        self.redactor = redactor or Redactor()
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = request_id_var.get()
+        if request_id:
+            entry["request_id"] = request_id
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        elif record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        # ensure_ascii: a lone surrogate from a client can never break the log stream
+        return self.redactor(json.dumps(entry, default=str, ensure_ascii=True))
+
+
+def settings_secrets(settings: Settings) -> list[str]:
+    """Every configured secret value: the JWT secret and the passwords inside service URLs."""
+    import os
+
+    found = [settings.jwt_secret or ""]
+    for url in (settings.database_url, settings.redis_url or ""):
+        password = urlsplit(url).password if "://" in url else None
+        if password:
+            found.append(password)
+    found.extend(
+        value
+        for name, value in os.environ.items()
+        if name.startswith("STAFFGRAPH_") and name.endswith(("_SECRET", "_CLIENT_SECRET"))
+    )
+    return found
+
+
+def configure_logging(
+    settings: Settings | None = None,
+    *,
+    level: str | None = None,
+    stream: TextIO | None = None,
+) -> logging.Handler:
+    """Route every logger (uvicorn's too) to one redacting JSON handler on ``stream``."""
+    name = level or (settings.log_level if settings else "INFO")
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter(Redactor(settings_secrets(settings) if settings else [])))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    # never below DEBUG: uvicorn's TRACE level logs raw ASGI messages, headers included
+    root.setLevel(
+        max(logging.getLevelNamesMapping().get(name.upper(), logging.INFO), logging.DEBUG)
+    )
+    for noisy in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(noisy)
+        logger.handlers.clear()
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+    logging.getLogger("uvicorn.access").disabled = True  # AccessLog writes the access lines
+    return handler
+
+
+class AccessLog:
+    """ASGI middleware: one ``staffgraph.access`` line per HTTP request, once it is answered.
+
+    Runs inside :class:`~staffgraph.http_security.SecurityHeaders` (for the request id); the
+    user id and client address come from the rate-limit middleware's scope state, the operation
+    name from the GraphQL request guard.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        token = request_id_var.set(state.get("request_id"))
+        started = time.perf_counter()
+        status = 500
+
+        async def capture_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture_status)
+        finally:
+            viewer = state.get("viewer")
+            access_log.info(
+                "%s %s %s",
+                scope.get("method"),
+                scope.get("path"),
+                status,
+                extra={
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "user_id": str(viewer.user_id) if viewer is not None else None,
+                    "operation": state.get("graphql_operation"),
+                    "client_ip": state.get("client_ip"),
+                },
+            )
+            request_id_var.reset(token)
