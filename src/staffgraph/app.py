@@ -23,6 +23,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from tortoise import connections
 from tortoise.contrib.starlette import RegisterTortoise
 
+from staffgraph.auth.oauth_routes import oauth_routes
 from staffgraph.auth.tokens import TokenError
 from staffgraph.context import Context, Viewer
 from staffgraph.db import tortoise_config
@@ -197,6 +198,7 @@ def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> 
             WebSocketRoute("/graphql", view),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *oauth_routes(services),
             Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         ],
         middleware=[Middleware(SecurityHeaders)],

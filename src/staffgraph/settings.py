@@ -186,4 +186,10 @@ def load_settings(**overrides: object) -> Settings:
             raise UnsafeSettingsError(problems)
     elif settings.jwt_secret and len(settings.jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
         raise SettingsError([f"STAFFGRAPH_JWT_SECRET is shorter than {MIN_JWT_SECRET_BYTES} bytes"])
+    if settings.oauth_providers or settings.oauth_redirect_allowlist:
+        # the per-provider STAFFGRAPH_OAUTH_<NAME>_* variables are dynamic: their parser checks them
+        from staffgraph.auth.oauth_config import load_oauth_config
+
+        env_file = overrides.get("_env_file", ".env")
+        load_oauth_config(settings, env_file=env_file if isinstance(env_file, str) else None)
     return settings

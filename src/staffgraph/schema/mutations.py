@@ -10,7 +10,7 @@ import strawberry
 from staffgraph.context import Info
 from staffgraph.permissions import ANYONE, AUTHENTICATED, Rule, guarded
 from staffgraph.permissions import policy as p
-from staffgraph.resolvers import sessions, staff
+from staffgraph.resolvers import oauth, sessions, staff
 from staffgraph.schema.inputs import (
     CreateReviewInput,
     CreateUserInput,
@@ -30,7 +30,7 @@ async def _refresh_token(info: Info, refresh_token: str) -> AuthPayload:
 
 
 async def _exchange_o_auth_code(info: Info, code: str) -> AuthPayload:
-    return await sessions.exchange_oauth_code(info.context, code)  # type: ignore[return-value]
+    return await oauth.exchange_oauth_code(info.context, code)  # type: ignore[return-value]
 
 
 async def _logout(info: Info) -> bool:
