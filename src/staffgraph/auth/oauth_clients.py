@@ -259,12 +259,16 @@ class GitHubProvider(ProviderClient):
 def build_providers(config: OAuthConfig, store: StateStore) -> dict[str, ProviderClient]:
     """An Authlib client per configured provider, sharing one state store."""
     oauth = OAuth(cache=store)
+    # Authlib opens a new HTTP client per provider call; sharing one TLS context spares each
+    # of them loading the CA bundle again (about 15 ms apiece)
+    tls = httpx.create_ssl_context()
     clients: dict[str, ProviderClient] = {}
     for name, provider in config.providers.items():
         client_kwargs: dict[str, Any] = {
             "scope": " ".join(provider.scopes),
             "code_challenge_method": "S256",
             "timeout": HTTP_TIMEOUT_SECONDS,
+            "verify": tls,
         }
         if provider.kind == "github":
             base = provider.issuer.rstrip("/")
