@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.schema.config import BatchingConfig, StrawberryConfig
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from tortoise import connections
 from tortoise.contrib.starlette import RegisterTortoise
@@ -27,15 +29,28 @@ from staffgraph.auth.oauth_routes import oauth_routes
 from staffgraph.auth.tokens import TokenError
 from staffgraph.context import Context, Viewer
 from staffgraph.db import tortoise_config
-from staffgraph.http_security import SecurityHeaders, client_address
+from staffgraph.http_security import (
+    MAX_BODY_BYTES,
+    BodyLimit,
+    SecurityHeaders,
+    UnhandledErrors,
+    batch_problem,
+    client_address,
+    cors_middleware,
+    graphiql_response,
+    http_exception_handler,
+    refuse_graphql_request,
+)
 from staffgraph.loaders import Loaders
+from staffgraph.logging_setup import AccessLog, configure_logging
+from staffgraph.ratelimit import RateLimit, RequestRateLimiter
 from staffgraph.schema import build_schema
+from staffgraph.schema.security import finalize_errors, hides_schema
 from staffgraph.services import Services
 from staffgraph.settings import Settings, load_settings
 
 log = logging.getLogger("staffgraph")
 
-MAX_BODY_BYTES = 1024 * 1024
 READY_TIMEOUT_SECONDS = 2.0
 
 
@@ -61,11 +76,16 @@ class StaffGraphView(GraphQL[Context, None]):
 
     def __init__(self, services: Services, **kwargs: Any) -> None:
         self.services = services
+        settings = services.settings
+        batching = (
+            BatchingConfig(max_operations=settings.max_operations) if settings.batching else None
+        )
         super().__init__(
-            build_schema(),
-            graphql_ide="graphiql" if services.settings.graphiql else None,
+            build_schema(config=StrawberryConfig(batching_config=batching)),
+            graphql_ide="graphiql" if settings.graphiql else None,
             allow_queries_via_get=False,
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+            allowed_origins=settings.cors_origins,
             **kwargs,
         )
 
@@ -73,8 +93,13 @@ class StaffGraphView(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope=scope, receive=receive)
+        refusal = refuse_graphql_request(request, graphiql=self.graphql_ide is not None)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
         try:
-            response = await self.run(Request(scope=scope, receive=receive))
+            response = await self.run(request)
         except (ViewHTTPException, StarletteHTTPException) as exc:
             status = exc.status_code
             reason = exc.reason if isinstance(exc, ViewHTTPException) else exc.detail
@@ -88,25 +113,44 @@ class StaffGraphView(GraphQL[Context, None]):
             decoded = json.loads(data)
         except (UnicodeDecodeError, RecursionError, ValueError):
             raise ViewHTTPException(400, "The request body is not valid JSON") from None
-        if not isinstance(decoded, dict):
-            # batching is off: a list, null, number or string is not a GraphQL request
+        if isinstance(decoded, list) and self.services.settings.batching:
+            problem = batch_problem(decoded, self.services.settings.max_operations)
+            if problem:
+                raise ViewHTTPException(400, problem)
+        elif not isinstance(decoded, dict):
+            # a list (batching off), null, number or string is not a GraphQL request
             raise ViewHTTPException(400, "The request body must be a JSON object")
         return decoded
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_response(self.graphql_ide_html)
+
+    async def process_result(self, request: Request, result: Any) -> Any:
+        request_id = request.scope.get("state", {}).get("request_id", "")
+        finalize_errors(result.errors, request_id, hides_schema(self.services.settings))
+        return await super().process_result(request, result)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         settings = self.services.settings
         peer = request.client.host if request.client else None
         viewer, auth_error = (None, None)
+        state = request.scope.get("state", {})
         if isinstance(request, Request):
-            viewer, auth_error = authenticate(self.services, request.headers.get("authorization"))
+            if "viewer" in state:  # the RateLimit middleware verified the token already
+                viewer, auth_error = state["viewer"], state.get("auth_error")
+            else:
+                viewer, auth_error = authenticate(
+                    self.services, request.headers.get("authorization")
+                )
+        client_ip = state.get("client_ip") or client_address(
+            peer, request.headers.get("x-forwarded-for"), settings.trusted_networks
+        )
         return Context(
             services=self.services,
             loaders=Loaders(),
             viewer=viewer,
             auth_error=auth_error,
-            client_ip=client_address(
-                peer, request.headers.get("x-forwarded-for"), settings.trusted_networks
-            ),
+            client_ip=client_ip,
             user_agent=request.headers.get("user-agent"),
             request_id=request.scope.get("state", {}).get("request_id", ""),
             request=request,
@@ -194,16 +238,28 @@ def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> 
 
     app = Starlette(
         routes=[
-            Route("/graphql", view, methods=["GET", "POST"]),
+            Route("/graphql", view),  # the view answers 405 itself, with its Allow
             WebSocketRoute("/graphql", view),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *oauth_routes(services),
             Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         ],
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(SecurityHeaders, trusted=settings.trusted_networks),
+            Middleware(AccessLog),
+            Middleware(UnhandledErrors),
+            *cors_middleware(settings.cors_origins),
+            Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES),
+            Middleware(
+                RateLimit,
+                limiter=RequestRateLimiter.from_settings(settings.request_rate, settings.redis_url),
+                authenticate=functools.partial(authenticate, services),
+                trusted=settings.trusted_networks,
+            ),
+        ],
+        exception_handlers={StarletteHTTPException: http_exception_handler},
         lifespan=lifespan,
-        max_body_size=MAX_BODY_BYTES,
     )
     app.state.services = services
     return app
@@ -211,4 +267,6 @@ def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> 
 
 def create_app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory`` (used by ``staffgraph serve --workers N``)."""
-    return create_app(load_settings())
+    settings = load_settings()
+    configure_logging(settings)  # each worker process sets up its own logging
+    return create_app(settings)

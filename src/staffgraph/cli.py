@@ -97,6 +97,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     from staffgraph.app import create_app
     from staffgraph.db import apply_migrations
+    from staffgraph.http_security import MAX_BODY_BYTES
+    from staffgraph.logging_setup import configure_logging
 
     settings = _settings()
     if args.workers < 1:
@@ -116,9 +118,11 @@ def _serve(args: argparse.Namespace) -> int:
                 "--workers > 1 needs STAFFGRAPH_JWT_SECRET or STAFFGRAPH_JWT_PRIVATE_KEY_FILE: "
                 "each worker would otherwise sign with its own random key"
             )
+    configure_logging(settings)  # JSON lines; the app writes its own access log
     if settings.auto_migrate:
         _run(apply_migrations(settings.database_url))
     ssl = {"ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile}
+    quiet: dict[str, Any] = {"log_config": None, "access_log": False, "ws_max_size": MAX_BODY_BYTES}
     if args.workers > 1:
         uvicorn.run(
             "staffgraph.app:create_app_from_env",
@@ -129,6 +133,7 @@ def _serve(args: argparse.Namespace) -> int:
             proxy_headers=False,
             server_header=False,
             **ssl,
+            **quiet,
         )
     else:
         uvicorn.run(
@@ -138,6 +143,7 @@ def _serve(args: argparse.Namespace) -> int:
             proxy_headers=False,
             server_header=False,
             **ssl,
+            **quiet,
         )
     return 0
 

@@ -136,6 +136,8 @@ def configure_logging(
         logger.propagate = True
         logger.setLevel(logging.NOTSET)
     logging.getLogger("uvicorn.access").disabled = True  # AccessLog writes the access lines
+    # aiosqlite repeats every statement tortoise.db_client already logged, twice, at DEBUG
+    logging.getLogger("aiosqlite").setLevel(max(root.level, logging.INFO))
     return handler
 
 

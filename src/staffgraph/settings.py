@@ -66,6 +66,18 @@ class Settings(BaseSettings):
     rate_limit: str = "300/minute"
     login_rate_limit: str = "10/15 minutes"
 
+    # GraphQL document limits (see staffgraph.schema.limits); over one: GRAPHQL_VALIDATION_FAILED
+    max_tokens: int = Field(2000, ge=50, le=100_000)
+    max_depth: int = Field(10, ge=2, le=100)
+    max_aliases: int = Field(15, ge=0, le=1000)
+    max_directives: int = Field(5, ge=0, le=100)
+    max_duplicate_fields: int = Field(10, ge=1, le=1000)
+    max_cost: int = Field(5000, ge=10)
+    default_list_size: int = Field(20, ge=1, le=1000)
+    batching: bool = False
+    max_operations: int = Field(10, ge=1, le=100)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     public_url: str | None = None
     oauth_providers: CommaList = Field(default_factory=list)
     oauth_redirect_allowlist: CommaList = Field(default_factory=list)
@@ -92,6 +104,11 @@ class Settings(BaseSettings):
         for item in value:
             ip_network(item, strict=False)  # raises ValueError naming the bad entry
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("rate_limit", "login_rate_limit")
     @classmethod
