@@ -11,6 +11,7 @@ from strawberry.types import ExecutionContext
 from staffgraph.schema.extensions import DenialAudit, ErrorCodes
 from staffgraph.schema.mutations import Mutation
 from staffgraph.schema.queries import Query
+from staffgraph.schema.security import RequestGuard
 
 
 class StaffSchema(strawberry.Schema):
@@ -29,7 +30,8 @@ def build_schema(**extra: Any) -> StaffSchema:
     return StaffSchema(
         query=Query,
         mutation=Mutation,
-        extensions=[DenialAudit, ErrorCodes],
+        # RequestGuard first: its checks run before the others, its cleanup after them
+        extensions=[RequestGuard, DenialAudit, ErrorCodes],
         **extra,
     )
 
