@@ -1,0 +1,199 @@
+"""Structured logs: one JSON access line per request, and never a password, a token or a
+secret in any line, even at DEBUG."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from staffgraph.logging_setup import JsonFormatter, Redactor, configure_logging
+from tests.conftest import JWT_SECRET
+from tests.live_server import LiveServer, live_server, staffgraph_command
+
+PASSWORD = "Kangaroo pastry window 93"
+WRONG_PASSWORD = "Wrong horse staple 1984 x"
+LOGIN = """mutation SignIn($email: String!, $password: String!) {
+  login(email: $email, password: $password) { accessToken refreshToken user { id } }
+}"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with live_server(
+        tmp_path_factory.mktemp("logging"),
+        STAFFGRAPH_LOG_LEVEL="debug",
+        STAFFGRAPH_RATE_LIMIT="1000/minute",
+    ) as s:
+        created = subprocess.run(
+            [
+                staffgraph_command(),
+                "create-user",
+                "--email",
+                "ada@example.com",
+                "--name",
+                "Ada",
+                "--password-stdin",
+            ],
+            input=PASSWORD + "\n",
+            env=s.env,
+            cwd=s.log_path.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        s.env["ADA_ID"] = created.stdout.strip()
+        yield s
+
+
+def log_lines(server: LiveServer) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in server.logs().splitlines() if line.strip()]
+
+
+def post(server: LiveServer, payload: dict[str, Any], **headers: str) -> dict[str, Any]:
+    response = httpx.post(f"{server.base_url}/graphql", json=payload, headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.mark.slow
+def test_no_secret_in_any_log_line_at_debug(server: LiveServer) -> None:
+    signed_in = post(
+        server, {"query": LOGIN, "variables": {"email": "ada@example.com", "password": PASSWORD}}
+    )["data"]["login"]
+    access, refresh = signed_in["accessToken"], signed_in["refreshToken"]
+    inline = (
+        f'mutation {{ login(email: "ada@example.com", password: "{PASSWORD}") {{ accessToken }} }}'
+    )
+    assert "errors" not in post(server, {"query": inline})
+    wrong = post(
+        server,
+        {"query": LOGIN, "variables": {"email": "ada@example.com", "password": WRONG_PASSWORD}},
+    )
+    assert wrong["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    me = post(server, {"query": "{ me { id } }"}, Authorization=f"Bearer {access}")
+    assert me["data"]["me"]["id"] == server.env["ADA_ID"]
+    refreshed = post(
+        server,
+        {
+            "query": "mutation R($t: String!) { refreshToken(refreshToken: $t) { accessToken } }",
+            "variables": {"t": refresh},
+        },
+    )
+    assert "errors" not in refreshed, refreshed
+
+    logs = server.logs()
+    lines = log_lines(server)  # every line is one JSON object
+    assert any(line["level"] == "DEBUG" for line in lines)  # really at DEBUG
+    for secret in (
+        PASSWORD,
+        WRONG_PASSWORD,
+        access,
+        refresh,
+        JWT_SECRET,
+        refreshed["data"]["refreshToken"]["accessToken"],
+    ):
+        assert secret not in logs
+    assert access.split(".")[2] not in logs  # not even the signature alone
+    assert "$2b$" not in logs  # no password hash either
+
+
+@pytest.mark.slow
+def test_one_access_line_per_request(server: LiveServer) -> None:
+    token = post(
+        server, {"query": LOGIN, "variables": {"email": "ada@example.com", "password": PASSWORD}}
+    )["data"]["login"]["accessToken"]
+    response = httpx.post(
+        f"{server.base_url}/graphql",
+        json={"query": "query WhoAmI { me { id } }", "operationName": "WhoAmI"},
+        headers={"Authorization": f"Bearer {token}", "X-Request-ID": "logtest-request-0001"},
+    )
+    assert response.status_code == 200
+    access = [
+        line
+        for line in log_lines(server)
+        if line["logger"] == "staffgraph.access"
+        and line.get("request_id") == "logtest-request-0001"
+    ]
+    assert len(access) == 1
+    line = access[0]
+    assert line["user_id"] == server.env["ADA_ID"]
+    assert line["operation"] == "WhoAmI"
+    assert line["status"] == 200
+    assert line["method"] == "POST"
+    assert line["path"] == "/graphql"
+    assert isinstance(line["duration_ms"], float | int)
+    anonymous = httpx.get(f"{server.base_url}/graphql?query=%7B__typename%7D&password=hunter2")
+    assert anonymous.status_code == 405
+    refused = [
+        line
+        for line in log_lines(server)
+        if line.get("request_id") == anonymous.headers["x-request-id"]
+    ]
+    assert refused[-1]["status"] == 405
+    assert refused[-1]["user_id"] is None
+    assert "hunter2" not in server.logs()  # the query string is never logged
+
+
+def test_redactor_patterns_and_known_secrets() -> None:
+    redact = Redactor(["s3cr3t-value-1234"])
+    jwt = (
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0"
+        ".dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+    )
+    text = (
+        f"auth=Bearer abcdefghijklmnop token={jwt} "
+        "hash=$2b$12$abcdefghijklmnopqrstuuFh2lzXlqVmZ8YJ0G5bKzJ1mY0a5Cq2e "
+        "url=postgres://staff:pa55word@db:5432/x other=s3cr3t-value-1234"
+    )
+    cleaned = redact(text)
+    for secret in ("abcdefghijklmnop", jwt, "$2b$12$", "pa55word", "s3cr3t-value-1234"):
+        assert secret not in cleaned
+    assert "db:5432/x" in cleaned
+
+
+def test_json_formatter_one_line_with_extras_and_exception() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("tests.logging.unit")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            raise ValueError("bad \ud800 value\nsecond line")
+        except ValueError:
+            logger.exception("failed for %s", "Bearer abcdefghijklmnopqrst", extra={"status": 500})
+    finally:
+        logger.removeHandler(handler)
+    output = stream.getvalue()
+    assert output.count("\n") == 1
+    entry = json.loads(output)
+    assert entry["status"] == 500
+    assert entry["level"] == "ERROR"
+    assert "ValueError" in entry["exception"]
+    assert "abcdefghijklmnopqrst" not in output
+
+
+def test_configure_logging_never_below_debug() -> None:
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    try:
+        configure_logging(level="TRACE", stream=io.StringIO())
+        assert root.level >= logging.DEBUG
+        configure_logging(level="WARNING", stream=io.StringIO())
+        assert root.level == logging.WARNING
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved_handlers:
+            root.addHandler(handler)
+        root.setLevel(saved_level)
+        logging.getLogger("uvicorn.access").disabled = False
