@@ -103,9 +103,7 @@ class StaffGraphView(GraphQL[Context, None]):
         except (ViewHTTPException, StarletteHTTPException) as exc:
             status = exc.status_code
             reason = exc.reason if isinstance(exc, ViewHTTPException) else exc.detail
-            response = request_error(status, reason)
-            if status == 405:
-                response.headers["Allow"] = "GET, POST"
+            response = request_error(status, reason)  # methods were refused above
         await response(scope, receive, send)
 
     def decode_json(self, data: str | bytes) -> object:
