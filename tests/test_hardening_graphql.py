@@ -7,6 +7,7 @@ Over a limit: one GRAPHQL_VALIDATION_FAILED error naming the limit, ``data`` nul
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -112,6 +113,23 @@ async def test_duplicate_field_limit(client: httpx.AsyncClient) -> None:
     assert limit_of(await gql(client, through_fragments)) == "duplicate_fields"
 
 
+async def test_fragment_bomb_is_refused_quickly(client: httpx.AsyncClient) -> None:
+    # each fragment spreads the previous one twice: 2**30 selections from ~200 tokens
+    fragments = ["fragment F0 on Query { __typename }"]
+    fragments += [f"fragment F{i} on Query {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, 31)]
+    started = time.perf_counter()
+    body = await gql(client, "{ ...F30 } " + " ".join(fragments))
+    assert time.perf_counter() - started < 1.0
+    assert limit_of(body) == "duplicate_fields"
+    nested = ["fragment G0 on User { id }"]
+    nested += [
+        f"fragment G{i} on User {{ manager {{ ...G{i - 1} }} reports {{ ...G{i - 1} }} }}"
+        for i in range(1, 9)
+    ]
+    body = await gql(client, "{ me { ...G8 } } " + " ".join(nested))
+    assert limit_of(body) == "cost"
+
+
 async def test_cost_multiplies_lists_by_first(client: httpx.AsyncClient) -> None:
     cheap = "{ users(first: 5) { edges { node { reports { reports { id } } } } } }"
     assert error_codes(await gql(client, cheap)) == ["UNAUTHENTICATED"]  # passed the limits
@@ -204,13 +222,24 @@ async def test_introspection_off(app: Any, database_url: str) -> None:
 
 async def test_circular_introspection_refused_even_when_public(client: httpx.AsyncClient) -> None:
     query = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"
-    assert error_codes(await gql(client, query)) == ["GRAPHQL_VALIDATION_FAILED"]
+    body = await gql(client, query)
+    assert error_codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert body["errors"][0]["message"] == "Maximum introspection depth exceeded"
 
 
 async def test_graphiql_introspection_query_is_within_limits(client: httpx.AsyncClient) -> None:
     from graphql import get_introspection_query
 
-    body = await gql(client, get_introspection_query(descriptions=True))
+    # what GraphiQL asks for, every option on
+    full = get_introspection_query(
+        descriptions=True,
+        specified_by_url=True,
+        directive_is_repeatable=True,
+        schema_description=True,
+        input_value_deprecation=True,
+        one_of=True,
+    )
+    body = await gql(client, full)
     assert "errors" not in body
     assert body["data"]["__schema"]["queryType"]["name"] == "Query"
 
