@@ -46,6 +46,18 @@ class LiveServer:
         """Everything the process has written so far."""
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def wait_for_line(self, *fragments: str, timeout: float = 5.0) -> str:
+        """The first log line holding every fragment, waiting for it: the access line of a
+        request is written just after its response has gone out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.logs().splitlines():
+                if all(fragment in line for fragment in fragments):
+                    return line
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no log line with {fragments}:\n{self.logs()}")
+            time.sleep(0.02)
+
 
 def mint_token(user_id: uuid.UUID | None = None, roles: frozenset[Role] = frozenset()) -> str:
     """An access token the live servers accept (same signing secret), for a user that need not

@@ -88,6 +88,9 @@ def test_no_secret_in_any_log_line_at_debug(server: LiveServer) -> None:
         },
     )
     assert "errors" not in refreshed, refreshed
+    marker = httpx.get(f"{server.base_url}/healthz", headers={"X-Request-ID": "logtest-final-0001"})
+    assert marker.status_code == 200
+    server.wait_for_line('"staffgraph.access"', "logtest-final-0001")  # every request logged
 
     logs = server.logs()
     lines = log_lines(server)  # every line is one JSON object
@@ -116,6 +119,7 @@ def test_one_access_line_per_request(server: LiveServer) -> None:
         headers={"Authorization": f"Bearer {token}", "X-Request-ID": "logtest-request-0001"},
     )
     assert response.status_code == 200
+    server.wait_for_line('"staffgraph.access"', '"request_id": "logtest-request-0001"')
     access = [
         line
         for line in log_lines(server)
@@ -132,6 +136,7 @@ def test_one_access_line_per_request(server: LiveServer) -> None:
     assert isinstance(line["duration_ms"], float | int)
     anonymous = httpx.get(f"{server.base_url}/graphql?query=%7B__typename%7D&password=hunter2")
     assert anonymous.status_code == 405
+    server.wait_for_line('"staffgraph.access"', anonymous.headers["x-request-id"])
     refused = [
         line
         for line in log_lines(server)
