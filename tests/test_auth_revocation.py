@@ -3,6 +3,8 @@ and from the database after a restart."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 import uuid
 from typing import Any
@@ -30,8 +32,6 @@ async def refused(client: Any, token: str) -> bool:
 
 async def seconds_until_refused(client: Any, token: str, limit: float = 5.0) -> float:
     """How long after now ``client`` starts refusing ``token`` (polling every millisecond)."""
-    import asyncio
-
     started = time.perf_counter()
     while not await refused(client, token):
         elapsed = time.perf_counter() - started
@@ -139,3 +139,56 @@ def serve_without_start(settings: Any) -> Any:
     app = create_app(settings, manage_orm=False)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@needs_redis
+async def test_a_revocation_redis_missed_is_shared_when_it_answers(redis_url):
+    """Redis is unreachable when an instance revokes: it refuses at once itself, and the
+    others learn of it as soon as Redis answers again."""
+    assert redis_url is not None
+    database = redis_url.rsplit("/", 1)[-1] if redis_url.count("/") > 2 else "0"
+    unreachable = f"redis://127.0.0.1:1/{database}"  # same database number, so same channel
+    down = RevocationStore(900, Redis.from_url(unreachable, decode_responses=True))
+    other = RevocationStore(900, Redis.from_url(redis_url, decode_responses=True))
+    await other.start()
+    sid = uuid.uuid4()
+    try:
+        await down.revoke([sid])  # logged, not raised: the database already holds the truth
+        assert down.is_revoked(sid)
+        assert not other.is_revoked(sid)
+        # Redis is back for that instance (its listener would do this on its next turn)
+        down._redis = Redis.from_url(redis_url, decode_responses=True)
+        await down._share_pending()
+        started = time.perf_counter()
+        while not other.is_revoked(sid):
+            assert time.perf_counter() - started < 2.0
+            await asyncio.sleep(0.001)
+        assert not down._unshared
+    finally:
+        await other.stop()
+        if down._redis is not None:
+            await down._redis.aclose()
+
+
+@needs_redis
+async def test_malformed_messages_are_ignored(redis_url):
+    assert redis_url is not None
+    store = RevocationStore(900, Redis.from_url(redis_url, decode_responses=True))
+    await store.start()
+    publisher = Redis.from_url(redis_url)
+    try:
+        for junk in ["", "not json", "[]", '{"revoked": 1}', '{"revoked": {"x": 1}}']:
+            await publisher.publish(store.channel, junk)
+        sid = uuid.uuid4()
+        await publisher.publish(
+            store.channel, json.dumps({"revoked": {str(sid): time.time() + 60}})
+        )
+        started = time.perf_counter()
+        while not store.is_revoked(sid):
+            assert time.perf_counter() - started < 2.0
+            await asyncio.sleep(0.001)
+        assert store._listener is not None
+        assert not store._listener.done()
+    finally:
+        await publisher.aclose()
+        await store.stop()

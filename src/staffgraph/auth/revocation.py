@@ -9,7 +9,8 @@ token of the session expires anyway) and PUBLISHes them; every instance SUBSCRIB
 dict as the message arrives, typically within a millisecond. The instance that revokes updates its
 own dict before anything else, so it is never stale. A message missed while an instance was
 disconnected from Redis is recovered from the sorted set as soon as it reconnects, and in any
-case at the next periodic resync (:data:`RESYNC_SECONDS`).
+case at the next periodic resync (:data:`RESYNC_SECONDS`). A revocation that Redis could not take
+(Redis down) is kept and shared again as soon as Redis answers.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class RevocationStore:
         self._listener: asyncio.Task[None] | None = None
         self._resync_needed = False
         self._next_prune = 0.0
+        #: revocations Redis did not take, shared again once it answers
+        self._unshared: dict[uuid.UUID, float] = {}
 
     def is_revoked(self, session_id: uuid.UUID) -> bool:
         """Whether tokens of ``session_id`` must be refused."""
@@ -67,21 +70,40 @@ class RevocationStore:
         if not session_ids:
             return
         keep_until = time.time() + self._ttl
-        self._add({sid: keep_until for sid in session_ids})
+        entries = dict.fromkeys(session_ids, keep_until)
+        self._add(entries)
         if self._redis is None:
             return
-        ids = [str(sid) for sid in session_ids]
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.zadd(SET_KEY, dict.fromkeys(ids, keep_until))
-                pipe.zremrangebyscore(SET_KEY, "-inf", time.time())
-                pipe.expire(SET_KEY, self._ttl)
-                pipe.publish(self.channel, json.dumps({"until": keep_until, "ids": ids}))
-                await pipe.execute()
+            await self._share(entries)
         except RedisError:
-            # the rows are revoked in the database: refresh is refused everywhere, and other
-            # instances learn it when they reload; say loudly that they may be stale until then
-            log.error("could not share the revocation of %d sessions", len(ids), exc_info=True)
+            # the rows are revoked in the database, so refresh is refused everywhere; the other
+            # instances learn of it once Redis answers again and the listener shares it
+            self._unshared.update(entries)
+            log.error("could not share the revocation of %d sessions", len(entries), exc_info=True)
+
+    async def _share(self, entries: dict[uuid.UUID, float]) -> None:
+        assert self._redis is not None
+        members = {str(sid): until for sid, until in entries.items()}
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(SET_KEY, members, gt=True)
+            pipe.zremrangebyscore(SET_KEY, "-inf", time.time())
+            pipe.expire(SET_KEY, self._ttl)
+            pipe.publish(self.channel, json.dumps({"revoked": members}))
+            await pipe.execute()
+
+    async def _share_pending(self) -> None:
+        now = time.time()
+        pending = {sid: until for sid, until in self._unshared.items() if until > now}
+        self._unshared = {}
+        if not pending:
+            return
+        try:
+            await self._share(pending)
+        except RedisError:
+            self._unshared.update(pending)
+            raise
+        log.warning("shared %d revocations that Redis had missed", len(pending))
 
     async def load(self) -> None:
         """Rebuild from the database, and from Redis when configured."""
@@ -141,6 +163,8 @@ class RevocationStore:
                     self._resync_needed = False
                     next_resync = time.monotonic() + RESYNC_SECONDS
                     await self._load_shared()
+                if self._unshared:
+                    await self._share_pending()
                 retry = RETRY_SECONDS
             except (RedisError, OSError):
                 log.warning("revocation channel lost; retrying in %.1fs", retry, exc_info=True)
@@ -150,10 +174,9 @@ class RevocationStore:
 
     def _apply(self, data: Any) -> None:
         try:
-            payload = json.loads(data)
-            until = float(payload["until"])
-            self._add({uuid.UUID(sid): until for sid in payload["ids"]})
-        except (ValueError, TypeError, KeyError):
+            revoked = json.loads(data)["revoked"]
+            self._add({uuid.UUID(sid): float(until) for sid, until in revoked.items()})
+        except (ValueError, TypeError, KeyError, AttributeError):
             log.warning("ignored a malformed revocation message")
 
     async def _load_shared(self) -> None:
