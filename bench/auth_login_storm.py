@@ -22,11 +22,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 
-EMAIL = "storm@example.com"
+EMAIL = f"storm-{uuid.uuid4().hex[:8]}@example.com"  # unique: a database may be reused
 PASSWORD = "storm bench passphrase 2026"
 ME = {"query": "{ me { id } }"}
 LOGIN = {
@@ -49,11 +50,11 @@ def staffgraph() -> str:
     return str(Path(sys.executable).with_name("staffgraph"))
 
 
-def server_env(directory: Path, rounds: int) -> dict[str, str]:
+def server_env(directory: Path, rounds: int, database_url: str | None) -> dict[str, str]:
     """Settings for the server under test."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STAFFGRAPH_")}
     env.update(
-        STAFFGRAPH_DATABASE_URL=f"sqlite://{directory / 'storm.db'}",
+        STAFFGRAPH_DATABASE_URL=database_url or f"sqlite://{directory / 'storm.db'}",
         STAFFGRAPH_JWT_SECRET="storm-bench-secret-" + "x" * 40,
         STAFFGRAPH_BCRYPT_ROUNDS=str(rounds),
         # the storm must reach bcrypt: no limit may stop it first
@@ -104,6 +105,11 @@ async def storm(client: httpx.AsyncClient, stop: asyncio.Event, done: list[float
         done.append(time.perf_counter() - sent)
 
 
+def load() -> str:
+    """The machine's load averages (other processes skew latency figures)."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def p99(values: list[float]) -> float:
     """The 99th percentile."""
     return statistics.quantiles(values, n=100)[98]
@@ -130,6 +136,7 @@ async def run(base: str, rate: float, seconds: float, clients: int) -> None:
 
     idle_p99, busy_p99 = p99(idle) * 1000, p99(busy) * 1000
     print(f"probe: {rate:g} req/s of {{ me {{ id }} }} for {seconds:g}s; storm: {clients} clients")
+    print(f"load average after the run: {load()}")
     print(f"idle   p50 {statistics.median(idle) * 1000:7.2f} ms   p99 {idle_p99:7.2f} ms")
     print(f"storm  p50 {statistics.median(busy) * 1000:7.2f} ms   p99 {busy_p99:7.2f} ms")
     print(f"ratio  p99 storm / idle = {busy_p99 / idle_p99:.2f} (target <= 3)")
@@ -147,12 +154,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     parser.add_argument("--storm", type=int, default=8, help="concurrent login clients")
     parser.add_argument("--rounds", type=int, default=12, help="BCRYPT_ROUNDS of the server")
+    parser.add_argument(
+        "--database-url", help="an existing database (default: a throw-away SQLite file)"
+    )
     args = parser.parse_args()
     if not (0 < args.rate <= 500 and 0 < args.seconds <= 60 and 0 < args.storm <= 64):
         raise SystemExit("keep it bounded: rate <= 500/s, seconds <= 60, storm <= 64")
 
     with tempfile.TemporaryDirectory() as tmp:
-        env = server_env(Path(tmp), args.rounds)
+        env = server_env(Path(tmp), args.rounds, args.database_url)
         subprocess.run(
             [
                 staffgraph(),

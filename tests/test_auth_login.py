@@ -238,3 +238,23 @@ async def test_unknown_accounts_take_as_long_as_wrong_passwords(db, database_url
     unknown, wrong = statistics.median(timings["unknown"]), statistics.median(timings["wrong"])
     assert wrong > 0.01, timings  # cost 10 is measurable: tens of milliseconds
     assert 0.5 < unknown / wrong < 2.0, timings
+
+
+async def test_each_operation_of_a_batch_counts(db, database_url, redis_url):
+    await make_user(EMAIL)
+    settings = settings_for(
+        database_url=database_url, redis_url=redis_url, batching=True, max_operations=11
+    )
+    query = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { tokenType } }"
+    operation = {"query": query}
+    batch = [
+        {**operation, "variables": {"e": EMAIL, "p": f"wrong password {i:02d}"}} for i in range(11)
+    ]
+    async with serve(settings) as client:
+        response = await client.post("/graphql", json=batch)
+        assert response.status_code == 200, response.text
+        codes = sorted(first_error(body)["extensions"]["code"] for body in response.json())
+        assert codes == ["RATE_LIMITED"] + ["UNAUTHENTICATED"] * 10
+        # and the account stays locked for the next request
+        assert rate_limited(await login(client, EMAIL))
+    assert await AuditEvent.filter(action=AuditAction.LOGIN_FAILED).count() == 10

@@ -224,11 +224,6 @@ async def _revoke_for_reuse(ctx: Context, session: Session) -> None:
     )
 
 
-async def exchange_oauth_code(ctx: Context, code: str) -> AuthResult:
-    """Open a session from an OAuth sign-in's one-time code."""
-    raise NotImplementedError
-
-
 async def end_session(services: Services, session_id: uuid.UUID, reason: str) -> bool:
     """Revoke one session; True when it was still open."""
     ended = await Session.filter(id=session_id, revoked_at__isnull=True).update(
