@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from staffgraph.auth.keys import KeyConfigError, KeySet, public_jwk, thumbprint
 from staffgraph.auth.tokens import TokenError, TokenService
 from staffgraph.models import Role
+from staffgraph.settings import SettingsError
 from tests.auth_helpers import (
     NEEDS_USER,
     assert_refused,
@@ -376,6 +377,22 @@ def test_unsupported_keys_are_refused_at_start(tmp_path):
         KeySet.asymmetric(str(garbage), [])
     with pytest.raises(KeyConfigError, match=r"missing\.pem"):
         KeySet.asymmetric(str(tmp_path / "missing.pem"), [])
+
+
+def test_settings_name_an_unusable_key_file(tmp_path, database_url):
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a key")
+    with pytest.raises(SettingsError) as caught:
+        settings_for(database_url=database_url, jwt_private_key_file=str(bad))
+    assert caught.value.problems == [
+        f"STAFFGRAPH_JWT_PRIVATE_KEY_FILE: Value error, {bad}: not an unencrypted PEM private key"
+    ]
+    with pytest.raises(SettingsError) as caught:
+        settings_for(
+            database_url=database_url, jwt_previous_public_key_files=f"{tmp_path}/gone.pem"
+        )
+    assert "STAFFGRAPH_JWT_PREVIOUS_PUBLIC_KEY_FILES" in caught.value.problems[0]
+    assert "gone.pem: cannot be read" in caught.value.problems[0]
 
 
 def test_verify_reports_reasons_without_http(settings):

@@ -119,6 +119,24 @@ class Settings(BaseSettings):
             raise ValueError(f"not a rate limit such as '300/minute': {value!r}") from exc
         return value
 
+    @field_validator("jwt_private_key_file")
+    @classmethod
+    def _usable_private_key(cls, value: str | None) -> str | None:
+        from staffgraph.auth.keys import load_private_key
+
+        if value:
+            load_private_key(value)  # KeyConfigError (a ValueError) says which file and why
+        return value
+
+    @field_validator("jwt_previous_public_key_files")
+    @classmethod
+    def _usable_public_keys(cls, value: list[str]) -> list[str]:
+        from staffgraph.auth.keys import load_public_key
+
+        for path in value:
+            load_public_key(path)
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _valid_database_url(cls, value: str) -> str:

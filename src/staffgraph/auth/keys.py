@@ -85,8 +85,8 @@ def load_private_key(path: str) -> tuple[Any, PublicKey]:
     """The private key in the PEM file ``path`` and its public half."""
     try:
         private = serialization.load_pem_private_key(_read(path), password=None)
-    except (ValueError, TypeError) as exc:
-        raise KeyConfigError(f"{path}: not an unencrypted PEM private key ({exc})") from None
+    except (ValueError, TypeError):
+        raise KeyConfigError(f"{path}: not an unencrypted PEM private key") from None
     if not isinstance(private, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
         raise KeyConfigError(f"{path}: expected an EC P-256 or Ed25519 key")
     return private, _public(private.public_key(), path)
