@@ -456,3 +456,14 @@ async def test_batching_when_enabled(database_url: str, db: Any) -> None:
             assert response.status_code == 400, bad
         over = await client.post("/graphql", json=[{"query": "{ " + "__typename " * 11 + "}"}])
         assert limit_of(over.json()[0]) == "duplicate_fields"
+
+
+async def test_variables_that_are_not_an_object() -> None:
+    # HTTP bodies are checked by the view; a WebSocket message can carry anything
+    from staffgraph.schema import build_schema
+
+    result = await build_schema().execute("query Q($n: Int) { __typename }", variable_values=[1])
+    assert result.errors is not None
+    assert [e.extensions for e in result.errors] == [
+        {"code": "BAD_USER_INPUT", "field": "variables"}
+    ]

@@ -91,7 +91,9 @@ def check_limits(
         error = check(document, limits)
         if error is not None:
             return error
-    measure = _Measure(schema, document, variables or {}, limits.default_list_size)
+    # variables that are not an object are refused by the request guard; measure without
+    given = variables if isinstance(variables, Mapping) else {}
+    measure = _Measure(schema, document, given, limits.default_list_size)
     try:
         for operation in document.definitions:
             if not isinstance(operation, OperationDefinitionNode):

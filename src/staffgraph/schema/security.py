@@ -4,6 +4,7 @@ Order, each refusal being the operation's only error and nothing executing:
 
 1. parsing stops after ``STAFFGRAPH_MAX_TOKENS`` tokens (comments included);
 2. ``__schema`` / ``__type`` per ``STAFFGRAPH_INTROSPECTION`` (``__typename`` always allowed);
+   then several operations without an ``operationName`` (the spec's error);
 3. the document limits of :mod:`staffgraph.schema.limits`;
 4. graphql-core's validation, without "Did you mean" hints unless introspection is public;
 5. every input string (:mod:`staffgraph.schema.input_strings`).
@@ -12,7 +13,7 @@ Order, each refusal being the operation's only error and nothing executing:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from graphql import (
@@ -28,7 +29,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
-from staffgraph.errors import INTERNAL_SERVER_ERROR, PUBLIC_CODES
+from staffgraph.errors import INTERNAL_SERVER_ERROR, PUBLIC_CODES, BadUserInput
 from staffgraph.schema.extensions import GENERIC_MESSAGE, classify
 from staffgraph.schema.input_strings import check_input_strings
 from staffgraph.schema.limits import INTROSPECTION_ROOTS, QueryLimits, check_limits, limit_error
@@ -123,6 +124,9 @@ class RequestGuard(SchemaExtension):
         yield
 
     def _check(self, ctx: ExecutionContext, document: DocumentNode) -> list[GraphQLError]:
+        if ctx.variables is not None and not isinstance(ctx.variables, Mapping):
+            # HTTP requests are checked by the view; a WebSocket message may hold anything
+            return [BadUserInput("variables must be a JSON object", field="variables")]
         settings = _settings_of(ctx)
         policy = settings.introspection if settings else "public"
         signed_in = getattr(ctx.context, "viewer", None) is not None
