@@ -66,6 +66,7 @@ class Services:
     async def stop(self) -> None:
         """Release connections and threads."""
         await self.revocations.stop()
+        await self.login_limiter.close()
         if self.redis is not None:
             await self.redis.aclose()
         self.passwords.close()

@@ -41,6 +41,14 @@ def limits_storage(redis_url: str | None) -> Storage:
     return RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix="staffgraph")
 
 
+async def close_storage(storage: Storage) -> None:
+    """Close the Redis client behind a :func:`limits_storage` (nothing to do in memory)."""
+    # limits exposes no close(); its redis-py bridge keeps the client as ``storage``
+    client = getattr(getattr(storage, "bridge", None), "storage", None)
+    if client is not None and hasattr(client, "aclose"):
+        await client.aclose()
+
+
 def account_key(email: str) -> str:
     """The counter key of an account: a digest, so Redis holds no addresses."""
     return "account:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
@@ -107,3 +115,7 @@ class LoginLimiter:
     async def check(self) -> bool:
         """Whether the counter storage answers."""
         return await self.storage.check()
+
+    async def close(self) -> None:
+        """Close the Redis connections of the counter storage, if it has any."""
+        await close_storage(self.storage)
