@@ -1,13 +1,17 @@
-"""Rule classes and their ``|`` / ``&`` combinators.
+"""Rule classes and their ``|``, ``&`` and ``~`` combinators.
 
 A rule answers ``check(ctx, target)`` with True, False, or an awaitable of either when it must
 load something first (only the management chain does, once per request). Combinators
 short-circuit left to right, so a cheap rule placed first spares the expensive one.
+
+Guards call :meth:`Rule.compile`'s function instead: the same answers, but whatever the
+viewer's roles decide is worked out once per set of roles (``self | HR`` is simply True for
+HR, and ``self`` for everyone else), leaving per field only what depends on the target.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from staffgraph.models import Role
@@ -16,26 +20,73 @@ if TYPE_CHECKING:
     from staffgraph.context import Context
 
 Decision = bool | Awaitable[bool]
+Check = Callable[["Context", Any], Decision]
 
 
 class Rule:
     """A permission rule; ``label`` is how API.md's table writes it."""
 
     label: str = "?"
-    #: binding strength when printed: 3 atom, 2 ``&``, 1 ``|``
-    precedence = 3
     #: True when the rule can never deny, so a guard need not evaluate it
     always_allows = False
+    #: True when the rule looks at the target object (a user, a review, a session)
+    needs_target = False
 
     def check(self, ctx: Context, target: Any) -> Decision:
         """Whether the viewer in ``ctx`` may act on ``target``."""
         raise NotImplementedError
+
+    def before_target(self) -> Rule:
+        """A rule this one implies that needs no target: what a mutation can check before it
+        loads the object it acts on (``MANAGER & management chain`` gives ``MANAGER``)."""
+        return AUTHENTICATED if self.needs_target else self
+
+    def specialise(self, roles: frozenset[Role]) -> Rule | bool:
+        """This rule for a signed-in viewer holding ``roles``: True or False when the roles
+        decide it, else the part that still depends on the target."""
+        return self if self.needs_target else bool(self.check_roles(roles))
+
+    def check_roles(self, roles: frozenset[Role]) -> bool:
+        """The answer of a rule that needs no target, for a signed-in viewer with ``roles``."""
+        raise NotImplementedError
+
+    def compile(self) -> Check:
+        """A ``check`` with the same answers, faster: the viewer's roles are looked at once
+        per set of roles, not once per field.
+
+        Only :class:`Anyone` and :class:`ViaParent` allow an anonymous viewer, so any other
+        rule denies one at once.
+        """
+        if self.always_allows:
+            return _allow
+        residuals: dict[frozenset[Role], Check | bool] = {}
+
+        def check(ctx: Context, target: Any) -> Decision:
+            viewer = ctx.viewer
+            if viewer is None:
+                return False
+            residual = residuals.get(viewer.roles)
+            if residual is None:
+                rest = self.specialise(viewer.roles)
+                residual = residuals[viewer.roles] = rest if isinstance(rest, bool) else rest.check
+            if residual is True or residual is False:
+                return residual
+            return residual(ctx, target)
+
+        return check
+
+    def mentions(self, kind: type[Rule]) -> bool:
+        """Whether this rule is, or combines, a rule of class ``kind``."""
+        return isinstance(self, kind)
 
     def __or__(self, other: Rule) -> Rule:
         return AnyOf(self, other)
 
     def __and__(self, other: Rule) -> Rule:
         return AllOf(self, other)
+
+    def __invert__(self) -> Rule:
+        return Not(self)
 
     def __repr__(self) -> str:
         return f"<Rule {self.label}>"
@@ -50,15 +101,21 @@ class Anyone(Rule):
     def check(self, ctx: Context, target: Any) -> Decision:
         return True
 
+    def check_roles(self, roles: frozenset[Role]) -> bool:
+        return True
+
 
 class ViaParent(Rule):
-    """Fields of wrapper objects (connections, edges, payloads) reachable only through a
-    field that has its own rule: that rule already decided."""
+    """Fields of wrapper objects (connections, edges, payloads, reviews) reachable only through
+    a field that has its own rule: that rule already decided."""
 
     label = "parent"
     always_allows = True
 
     def check(self, ctx: Context, target: Any) -> Decision:
+        return True
+
+    def check_roles(self, roles: frozenset[Role]) -> bool:
         return True
 
 
@@ -70,9 +127,12 @@ class IsAuthenticated(Rule):
     def check(self, ctx: Context, target: Any) -> Decision:
         return ctx.viewer is not None
 
+    def check_roles(self, roles: frozenset[Role]) -> bool:
+        return True
+
 
 class HasRole(Rule):
-    """The viewer holds ``role``."""
+    """The viewer holds ``role`` (as their access token says)."""
 
     def __init__(self, role: Role) -> None:
         self.role = role
@@ -82,24 +142,29 @@ class HasRole(Rule):
         viewer = ctx.viewer
         return viewer is not None and self.role in viewer.roles
 
+    def check_roles(self, roles: frozenset[Role]) -> bool:
+        return self.role in roles
+
 
 class IsSelf(Rule):
     """The target user is the viewer."""
 
     label = "self"
+    needs_target = True
 
     def check(self, ctx: Context, target: Any) -> Decision:
         viewer = ctx.viewer
-        return viewer is not None and target.id == viewer.user_id
+        return viewer is not None and target is not None and target.id == viewer.user_id
 
 
 class InManagementChain(Rule):
     """The viewer is the target's manager, or that manager's manager, and so on up."""
 
     label = "management chain"
+    needs_target = True
 
     def check(self, ctx: Context, target: Any) -> Decision:
-        if ctx.viewer is None:
+        if ctx.viewer is None or target is None:
             return False
         subordinates = ctx.subordinates_if_loaded()
         if subordinates is not None:
@@ -114,20 +179,57 @@ class IsReviewer(Rule):
     """The viewer wrote the target review."""
 
     label = "reviewer"
+    needs_target = True
 
     def check(self, ctx: Context, target: Any) -> Decision:
         viewer = ctx.viewer
-        return viewer is not None and target.reviewer_id == viewer.user_id
+        return viewer is not None and target is not None and target.reviewer_id == viewer.user_id
 
 
 class IsOwner(Rule):
     """The target (a session) belongs to the viewer."""
 
     label = "owner"
+    needs_target = True
 
     def check(self, ctx: Context, target: Any) -> Decision:
         viewer = ctx.viewer
-        return viewer is not None and target.user_id == viewer.user_id
+        return viewer is not None and target is not None and target.user_id == viewer.user_id
+
+
+class Not(Rule):
+    """Allows a signed-in viewer when ``rule`` denies (separation of duties: ``not self``).
+
+    An anonymous viewer is never allowed, whatever ``rule`` says.
+    """
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.needs_target = rule.needs_target
+        self.label = f"not ({rule.label})" if isinstance(rule, _Combined) else f"not {rule.label}"
+
+    def check(self, ctx: Context, target: Any) -> Decision:
+        if ctx.viewer is None:
+            return False
+        decision = self.rule.check(ctx, target)
+        if decision is True or decision is False:
+            return not decision
+        return self._negate(decision)
+
+    @staticmethod
+    async def _negate(pending: Awaitable[bool]) -> bool:
+        return not await pending
+
+    def before_target(self) -> Rule:
+        # "not X" implies nothing about X's target-free part: only that someone signed in
+        return AUTHENTICATED if self.needs_target else self
+
+    def mentions(self, kind: type[Rule]) -> bool:
+        return isinstance(self, kind) or self.rule.mentions(kind)
+
+    def specialise(self, roles: frozenset[Role]) -> Rule | bool:
+        rest = self.rule.specialise(roles)
+        return (not rest) if isinstance(rest, bool) else Not(rest)
 
 
 class _Combined(Rule):
@@ -138,20 +240,22 @@ class _Combined(Rule):
         flat: list[Rule] = []
         for rule in rules:
             # (a | b) | c is a | b | c: flatten so labels print without redundant parentheses
-            flat.extend(
-                rule.rules if isinstance(rule, _Combined) and type(rule) is type(self) else [rule]
-            )
+            flat.extend(rule.rules if type(rule) is type(self) else [rule])
         self.rules = tuple(flat)
+        self.needs_target = any(r.needs_target for r in self.rules)
+        # a nested combination is always parenthesised: "self | HR | (MANAGER & management chain)"
         self.label = f" {self.joiner} ".join(
-            f"({r.label})" if r.precedence < self.precedence else r.label for r in self.rules
+            f"({r.label})" if isinstance(r, _Combined) else r.label for r in self.rules
         )
+
+    def mentions(self, kind: type[Rule]) -> bool:
+        return isinstance(self, kind) or any(r.mentions(kind) for r in self.rules)
 
 
 class AnyOf(_Combined):
     """Allows when any of its rules allows."""
 
     joiner = "|"
-    precedence = 1
 
     def __init__(self, *rules: Rule) -> None:
         super().__init__(*rules)
@@ -160,12 +264,30 @@ class AnyOf(_Combined):
     def check(self, ctx: Context, target: Any) -> Decision:
         return _any(self.rules, 0, ctx, target)
 
+    def specialise(self, roles: frozenset[Role]) -> Rule | bool:
+        rest: list[Rule] = []
+        for rule in self.rules:
+            part = rule.specialise(roles)
+            if part is True:
+                return True
+            if part is not False:
+                rest.append(part)
+        if not rest:
+            return False
+        return rest[0] if len(rest) == 1 else AnyOf(*rest)
+
+    def before_target(self) -> Rule:
+        if not self.needs_target:
+            return self
+        parts = [r.before_target() for r in self.rules]
+        # anything | AUTHENTICATED is AUTHENTICATED: every part implies a signed-in viewer
+        return AUTHENTICATED if AUTHENTICATED in parts else AnyOf(*parts)
+
 
 class AllOf(_Combined):
     """Allows when every one of its rules allows."""
 
     joiner = "&"
-    precedence = 2
 
     def __init__(self, *rules: Rule) -> None:
         super().__init__(*rules)
@@ -173,6 +295,27 @@ class AllOf(_Combined):
 
     def check(self, ctx: Context, target: Any) -> Decision:
         return _all(self.rules, 0, ctx, target)
+
+    def specialise(self, roles: frozenset[Role]) -> Rule | bool:
+        rest: list[Rule] = []
+        for rule in self.rules:
+            part = rule.specialise(roles)
+            if part is False:
+                return False
+            if part is not True:
+                rest.append(part)
+        if not rest:
+            return True
+        return rest[0] if len(rest) == 1 else AllOf(*rest)
+
+    def before_target(self) -> Rule:
+        if not self.needs_target:
+            return self
+        parts: list[Rule] = []
+        for part in (r.before_target() for r in self.rules):
+            if part not in parts:
+                parts.append(part)
+        return parts[0] if len(parts) == 1 else AllOf(*parts)
 
 
 def _any(rules: tuple[Rule, ...], start: int, ctx: Context, target: Any) -> Decision:
@@ -211,6 +354,10 @@ async def _all_async(
         return False
     rest = _all(rules, start, ctx, target)
     return rest if isinstance(rest, bool) else await rest
+
+
+def _allow(ctx: Context, target: Any) -> Decision:
+    return True
 
 
 ANYONE = Anyone()

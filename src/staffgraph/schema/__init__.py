@@ -8,7 +8,9 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
-from staffgraph.schema.extensions import DenialAudit, ErrorCodes
+from staffgraph.permissions.install import install_guards
+from staffgraph.permissions.prefetch import ChainFields
+from staffgraph.schema.extensions import ChainPrefetch, DenialAudit, ErrorCodes
 from staffgraph.schema.mutations import Mutation
 from staffgraph.schema.queries import Query
 from staffgraph.schema.security import RequestGuard
@@ -16,6 +18,9 @@ from staffgraph.schema.security import RequestGuard
 
 class StaffSchema(strawberry.Schema):
     """The schema, logging only what :class:`ErrorCodes` did not already handle."""
+
+    #: fields that may need the viewer's management chain (see :class:`ChainPrefetch`)
+    chain_fields: ChainFields | None = None
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -26,14 +31,17 @@ class StaffSchema(strawberry.Schema):
 
 
 def build_schema(**extra: Any) -> StaffSchema:
-    """The staffgraph schema with its extensions."""
-    return StaffSchema(
+    """The staffgraph schema with its extensions and its guards installed in graphql-core."""
+    schema = StaffSchema(
         query=Query,
         mutation=Mutation,
         # RequestGuard first: its checks run before the others, its cleanup after them
-        extensions=[RequestGuard, DenialAudit, ErrorCodes],
+        extensions=[RequestGuard, DenialAudit, ErrorCodes, ChainPrefetch],
         **extra,
     )
+    install_guards(schema)
+    schema.chain_fields = ChainFields(schema)
+    return schema
 
 
 def schema_sdl() -> str:

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator
 
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
-from staffgraph.errors import INTERNAL_SERVER_ERROR, PUBLIC_CODES
+from staffgraph.context import Context
+from staffgraph.errors import BAD_USER_INPUT, INTERNAL_SERVER_ERROR, PUBLIC_CODES
+from staffgraph.permissions.prefetch import prefetch_chain
 from staffgraph.resolvers.audit import flush_denials
 
 log = logging.getLogger("staffgraph.errors")
 
 GENERIC_MESSAGE = "Internal server error"
+_VARIABLE_RE = re.compile(r"^Variable '\$(\w+)'")
 
 
 def classify(error: GraphQLError, request_id: str) -> GraphQLError:
@@ -35,6 +40,16 @@ def classify(error: GraphQLError, request_id: str) -> GraphQLError:
         if inner in PUBLIC_CODES:
             error.extensions = {**original.extensions}
             return error
+    if error.path is None and isinstance(original, GraphQLError):
+        # graphql-core refusing a variable's value (wrong type, unknown input field): the
+        # request is at fault, not the server
+        variable = _VARIABLE_RE.match(error.message)
+        error.extensions = {
+            **(error.extensions or {}),
+            "code": BAD_USER_INPUT,
+            **({"field": variable.group(1)} if variable else {}),
+        }
+        return error
     log.error(
         "unexpected error at %s (request %s)",
         ".".join(str(p) for p in error.path or []) or "-",
@@ -72,3 +87,23 @@ class DenialAudit(SchemaExtension):
         context = self.execution_context.context
         if getattr(context, "pending_denials", None):
             await flush_denials(context)
+
+
+class ChainPrefetch(SchemaExtension):
+    """Before a query runs, load the viewer's management subtree if its fields need it, so
+    that every rule answers synchronously (see :mod:`staffgraph.permissions.prefetch`)."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        execution = self.execution_context
+        fields = getattr(execution.schema, "chain_fields", None)
+        document = execution.graphql_document
+        context = execution.context
+        if (
+            fields is not None
+            and document is not None
+            and isinstance(context, Context)
+            and execution.operation_type is OperationType.QUERY
+        ):
+            # mutations may change the tree: their fields load it lazily, afterwards
+            await prefetch_chain(context, document, fields)
+        yield
