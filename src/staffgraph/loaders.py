@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from strawberry.dataloader import DataLoader
 
@@ -46,7 +48,10 @@ async def _reviews_by_subject(ids: list[uuid.UUID]) -> list[list[Review]]:
 
 async def _sessions_by_user(ids: list[uuid.UUID]) -> list[list[Session]]:
     grouped: dict[uuid.UUID, list[Session]] = defaultdict(list)
-    for session in await Session.filter(user_id__in=ids, revoked_at__isnull=True):
+    open_sessions = Session.filter(
+        user_id__in=ids, revoked_at__isnull=True, expires_at__gt=datetime.now(UTC)
+    )
+    for session in await open_sessions:
         grouped[session.user_id].append(session)
     return [grouped[i] for i in ids]
 
@@ -78,3 +83,15 @@ class Loaders:
         """Seed the user loader with rows already fetched (a page, a mutation result)."""
         for user in users:
             self.user.prime(user.id, user)
+
+    def forget_user(self, user_id: uuid.UUID) -> None:
+        """Drop what is cached about one user after a write that changed it."""
+        for loader in (self.user, self.roles, self.reports, self.reviews, self.sessions):
+            with contextlib.suppress(KeyError):  # strawberry raises for a key never loaded
+                loader.clear(user_id)
+
+    def forget_people(self) -> None:
+        """Drop cached users, roles and reports after a write that changed them."""
+        self.user.clear_all()
+        self.roles.clear_all()
+        self.reports.clear_all()

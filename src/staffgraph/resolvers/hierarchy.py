@@ -6,6 +6,8 @@ import uuid
 
 from tortoise import connections
 
+from staffgraph.resolvers.locks import hold_lock
+
 # Both SQLite and PostgreSQL run this recursive CTE. UNION (not UNION ALL) stops a cycle
 # in bad data from looping forever.
 _SUBORDINATES_SQL = """
@@ -18,23 +20,25 @@ SELECT id FROM subordinates
 """
 
 
-def _param_style() -> str:
-    dialect = connections.get("default").capabilities.dialect
-    return "$1" if dialect == "postgres" else "?"
-
-
 async def load_subordinate_ids(manager_id: uuid.UUID) -> frozenset[uuid.UUID]:
-    """Ids of every user managed by ``manager_id`` directly or through others."""
+    """Ids of every user managed by ``manager_id`` directly or through others.
+
+    Runs on the current connection, so inside a transaction it sees that transaction's writes.
+    """
     conn = connections.get("default")
-    sql = _SUBORDINATES_SQL.format(param=_param_style())
-    arg: object = manager_id if conn.capabilities.dialect == "postgres" else str(manager_id)
+    postgres = conn.capabilities.dialect == "postgres"
+    sql = _SUBORDINATES_SQL.format(param="$1" if postgres else "?")
+    arg: object = manager_id if postgres else str(manager_id)
     rows = await conn.execute_query_dict(sql, [arg])
     return frozenset(uuid.UUID(str(row["id"])) for row in rows)
 
 
-async def is_in_chain_of(viewer_id: uuid.UUID, target_id: uuid.UUID) -> bool:
-    """Whether ``viewer_id`` manages ``target_id`` directly or indirectly."""
-    return target_id in await load_subordinate_ids(viewer_id)
+async def lock_tree() -> None:
+    """Inside a transaction, keep other changes of the management tree out until it ends.
+
+    Two concurrent moves (A under B, B under A) would each pass the cycle check alone.
+    """
+    await hold_lock("staffgraph.management-tree")
 
 
 async def would_create_cycle(user_id: uuid.UUID, new_manager_id: uuid.UUID) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import strawberry
 
@@ -37,7 +38,9 @@ class CreateUserInput:
     department_id: strawberry.ID | None = None
     manager_id: strawberry.ID | None = None
     roles: list[Role] | None = strawberry.field(
-        default=None, description="Defaults to [EMPLOYEE]; only ADMIN may grant more."
+        default=None,
+        description="Defaults to [EMPLOYEE]; at least one. HR may grant EMPLOYEE and MANAGER, "
+        "only ADMIN may grant HR or ADMIN.",
     )
 
 
@@ -57,3 +60,11 @@ class CreateReviewInput:
     period: str
     rating: int
     summary: str
+
+
+def provided(data: object) -> dict[str, Any]:
+    """The fields of an input object the client gave (null included), by Python name.
+
+    An omitted field is UNSET and stays as it is; an explicit null clears it.
+    """
+    return {name: value for name, value in vars(data).items() if value is not strawberry.UNSET}

@@ -16,6 +16,7 @@ from staffgraph.schema.inputs import (
     CreateUserInput,
     MyProfileInput,
     UpdateUserInput,
+    provided,
 )
 from staffgraph.schema.scalars import parse_id
 from staffgraph.schema.types import AuthPayload, Department, Review, Role, User
@@ -50,7 +51,7 @@ async def _change_password(info: Info, current_password: str, new_password: str)
 
 
 async def _update_my_profile(info: Info, input: MyProfileInput) -> User:
-    return await staff.update_my_profile(info.context, input)  # type: ignore[return-value]
+    return await staff.update_my_profile(info.context, provided(input))  # type: ignore[return-value]
 
 
 async def _create_user(info: Info, input: CreateUserInput) -> User:
@@ -58,7 +59,8 @@ async def _create_user(info: Info, input: CreateUserInput) -> User:
 
 
 async def _update_user(info: Info, id: strawberry.ID, input: UpdateUserInput) -> User:
-    return await staff.update_user(info.context, parse_id(id, "id"), input)  # type: ignore[return-value]
+    changes = provided(input)
+    return await staff.update_user(info.context, parse_id(id, "id"), changes)  # type: ignore[return-value]
 
 
 async def _set_salary(info: Info, user_id: strawberry.ID, salary: int) -> User:
@@ -81,11 +83,11 @@ async def _create_department(
 
 
 async def _create_review(info: Info, input: CreateReviewInput) -> Review:
-    return await staff.create_review(info.context, input)
+    return await staff.create_review(info.context, input)  # type: ignore[return-value]
 
 
 async def _share_review(info: Info, id: strawberry.ID) -> Review:
-    return await staff.share_review(info.context, parse_id(id, "id"))
+    return await staff.share_review(info.context, parse_id(id, "id"))  # type: ignore[return-value]
 
 
 def _mutation(
@@ -134,26 +136,38 @@ class Mutation:
         audit=False,
     )
     update_my_profile: User = _mutation(
-        AUTHENTICATED,
+        p.UPDATE_MY_PROFILE,
         "Change the viewer's display name, phone and home address.",
         _update_my_profile,
         audit=False,
     )
-    create_user: User = _mutation(p.MANAGE_USERS, "Create a user.", _create_user)
+    create_user: User = _mutation(
+        p.MANAGE_USERS,
+        "Create a user. HR may grant EMPLOYEE and MANAGER; granting HR or ADMIN takes an ADMIN.",
+        _create_user,
+    )
     update_user: User = _mutation(
         p.UPDATE_USER, "Change a user's work and private details.", _update_user
     )
-    set_salary: User = _mutation(p.SET_SALARY, "Set a user's salary, never one's own.", _set_salary)
+    set_salary: User = _mutation(
+        p.SET_SALARY, "Set a user's yearly salary, never one's own.", _set_salary, on_target=True
+    )
     set_roles: User = _mutation(
-        p.SET_ROLES, "Replace a user's roles; the last ADMIN keeps the role.", _set_roles
+        p.SET_ROLES,
+        "Replace a user's roles (at least one) and end their sessions; the last active ADMIN "
+        "keeps the role.",
+        _set_roles,
     )
     deactivate_user: User = _mutation(
-        p.MANAGE_USERS,
-        "Deactivate a user (never oneself) and end their sessions.",
+        p.DEACTIVATE_USER,
+        "Deactivate a user (never oneself) and end their sessions; their direct reports move "
+        "to their own manager, and departments they headed lose their head. The last active "
+        "ADMIN cannot be deactivated.",
         _deactivate_user,
+        on_target=True,
     )
     create_department: Department = _mutation(
-        p.MANAGE_USERS, "Create a department.", _create_department
+        p.CREATE_DEPARTMENT, "Create a department (names are unique, any case).", _create_department
     )
     create_review: Review = _mutation(
         p.WRITE_REVIEW,

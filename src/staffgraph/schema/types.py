@@ -10,6 +10,7 @@ from staffgraph import models
 from staffgraph.context import Info
 from staffgraph.permissions import guarded
 from staffgraph.permissions import policy as p
+from staffgraph.resolvers import directory
 from staffgraph.schema.scalars import to_id
 
 # The model enums are the GraphQL enums: one vocabulary in one place.
@@ -49,7 +50,7 @@ class User:
     async def _manager(root: models.User, info: Info) -> User | None:
         if root.manager_id is None:
             return None
-        return await info.context.loaders.user.load(root.manager_id)  # type: ignore[return-value]
+        return await directory.get_user(info.context, root.manager_id)  # type: ignore[return-value]
 
     @staticmethod
     async def _reports(root: models.User, info: Info) -> list[User]:
@@ -95,15 +96,13 @@ class Department:
     async def _head(root: models.Department, info: Info) -> User | None:
         if root.head_id is None:
             return None
-        return await info.context.loaders.user.load(root.head_id)  # type: ignore[return-value]
+        return await directory.get_user(info.context, root.head_id)  # type: ignore[return-value]
 
     @staticmethod
     async def _members(
         root: models.Department, info: Info, first: int = 20, after: str | None = None
     ) -> UserConnection:
-        from staffgraph.resolvers.directory import list_users
-
-        return await list_users(info.context, first, after, department_id=root.id)  # type: ignore[return-value]
+        return await directory.list_users(info.context, first, after, department_id=root.id)  # type: ignore[return-value]
 
     head: User | None = guarded(p.COLLEAGUE, "Head of the department.", resolver=_head)
     members: UserConnection = guarded(
