@@ -251,7 +251,8 @@ def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> 
             Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES),
             Middleware(
                 RateLimit,
-                limiter=RequestRateLimiter.from_settings(settings.request_rate, settings.redis_url),
+                # one counter store (and Redis connection) with the sign-in failure counters
+                limiter=RequestRateLimiter(settings.request_rate, services.login_limiter.storage),
                 authenticate=functools.partial(authenticate, services),
                 trusted=settings.trusted_networks,
             ),

@@ -6,9 +6,10 @@ request in a moving window. Over the limit: HTTP 429, ``Retry-After`` and a ``RA
 GraphQL error, before the body is read.
 
 Counters live in process memory, or in Redis when ``REDIS_URL`` is set so that every instance
-spends one budget; the storage comes from the same factory as the sign-in failure counters
-(:func:`staffgraph.auth.ratelimit.limits_storage`). If the counter store does not answer, the
-request is let through and a warning logged: a Redis outage must not take the API down.
+spends one budget: the app passes the storage of the sign-in failure counters
+(:func:`staffgraph.auth.ratelimit.limits_storage`), one Redis connection pool for both, closed
+with the services. If the counter store does not answer, the request is let through and a
+warning logged: a Redis outage must not take the API down.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from staffgraph.auth.ratelimit import limits_storage
 from staffgraph.http_security import client_address, graphql_error_response
 
 log = logging.getLogger("staffgraph.ratelimit")
@@ -48,11 +48,6 @@ class RequestRateLimiter:
         self.storage = storage
         self._strategy = MovingWindowRateLimiter(storage)
         self._warned_at = 0.0
-
-    @classmethod
-    def from_settings(cls, rate: RateLimitItem, redis_url: str | None) -> RequestRateLimiter:
-        """A limiter with in-memory counters, or Redis ones when ``redis_url`` is given."""
-        return cls(rate, limits_storage(redis_url))
 
     async def hit(self, key: str) -> int | None:
         """Count one request for ``key``: None when allowed, else the seconds to wait."""
