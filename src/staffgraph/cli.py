@@ -81,15 +81,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(status)
 
 
-def _run(coro: Awaitable[Any]) -> Any:
+def _run(coro: Awaitable[Any], options: dict[str, str] | None = None) -> Any:
+    """Run ``coro``; API errors become one line naming the option (``options`` maps the API's
+    field names to the command's options)."""
+    from tortoise.exceptions import BaseORMException
+
     from staffgraph.errors import ApiError
 
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
     except ApiError as exc:
-        raise CliError(exc.message) from None
+        message = exc.message
+        option = (options or {}).get(str((exc.extensions or {}).get("field")))
+        if option:
+            field = str((exc.extensions or {})["field"])
+            if message.startswith(field + " "):
+                message = option + message[len(field) :]
+            else:
+                message = f"{option}: {message}"
+        raise CliError(message) from None
     except (OSError, ConnectionError) as exc:
         raise CliError(f"database did not answer: {exc}", status=1) from None
+    except BaseORMException as exc:
+        raise CliError(f"database error: {exc}", status=1) from None
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -165,57 +179,81 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+_CREATE_USER_OPTIONS = {
+    "email": "--email",
+    "displayName": "--name",
+    "password": "--password",
+    "jobTitle": "--job-title",
+}
+
+
 def _create_user(args: argparse.Namespace) -> int:
     from staffgraph.models import Role
 
     settings = _settings()
-    password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else args.password
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise CliError("--password-stdin: no password on standard input")
+    else:
+        password = args.password
     roles = [Role(r) for r in (args.role or ["EMPLOYEE"])]
-    user_id = _run(_with_orm(settings, _create_user_async(settings, args, password, roles)))
+    user_id, created_department = _run(
+        _with_orm(settings, lambda: _create_user_async(settings, args, password, roles)),
+        _CREATE_USER_OPTIONS,
+    )
+    if created_department:
+        print(f"created department {created_department}", file=sys.stderr)
     print(user_id)
     return 0
 
 
 async def _create_user_async(
     settings: Settings, args: argparse.Namespace, password: str, roles: list[Any]
-) -> str:
+) -> tuple[str, str | None]:
+    """Create the user (and its department when missing) in one transaction: a refused user
+    leaves no department behind."""
+    from tortoise.transactions import in_transaction
+
     from staffgraph.auth.passwords import PasswordHasher
     from staffgraph.models import Department, User
     from staffgraph.resolvers.staff import create_user
     from staffgraph.resolvers.validation import clean_email, clean_text
 
     department_id = manager_id = None
-    if args.manager:
+    created_department = None
+    if args.manager is not None:
         manager = await User.get_or_none(email=clean_email(args.manager, "--manager"))
         if manager is None:
             raise CliError(f"no user with email {args.manager}")
         manager_id = manager.id
     hasher = PasswordHasher(settings.bcrypt_rounds)
     try:
-        if args.department:
-            name = clean_text(args.department, "--department", max_length=200, required=True)
-            department = await Department.get_or_none(name=name)
-            if department is None:
-                department = await Department.create(name=name)
-                print(f"created department {name}", file=sys.stderr)
-            department_id = department.id
-        user = await create_user(
-            hasher,
-            email=args.email,
-            display_name=args.name,
-            password=password,
-            roles=roles,
-            job_title=args.job_title,
-            department_id=department_id,
-            manager_id=manager_id,
-        )
+        async with in_transaction():
+            if args.department is not None:
+                name = clean_text(args.department, "--department", max_length=200, required=True)
+                department = await Department.get_or_none(name=name)
+                if department is None:
+                    department = await Department.create(name=name)
+                    created_department = name
+                department_id = department.id
+            user = await create_user(
+                hasher,
+                email=args.email,
+                display_name=args.name,
+                password=password,
+                roles=roles,
+                job_title=args.job_title,
+                department_id=department_id,
+                manager_id=manager_id,
+            )
     finally:
         hasher.close()
-    return str(user.id)
+    return str(user.id), created_department
 
 
-async def _with_orm(settings: Settings, work: Awaitable[Any]) -> Any:
-    """Migrate if needed, run ``work`` with the ORM up, close the connections."""
+async def _with_orm(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
+    """Migrate if needed, run ``work()`` with the ORM up, close the connections."""
     from tortoise import Tortoise
 
     from staffgraph.db import apply_migrations, tortoise_config
@@ -223,7 +261,7 @@ async def _with_orm(settings: Settings, work: Awaitable[Any]) -> Any:
     await apply_migrations(settings.database_url)
     await Tortoise.init(config=tortoise_config(settings.database_url))
     try:
-        return await work
+        return await work()
     finally:
         await Tortoise.close_connections()
 
@@ -232,7 +270,7 @@ def _seed(args: argparse.Namespace) -> int:
     from staffgraph.seed import seed
 
     settings = _settings()
-    lines = _run(_with_orm(settings, seed(settings)))
+    lines = _run(_with_orm(settings, lambda: seed(settings)))
     print("\n".join(lines))
     return 0
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate
 
 MODELS_MODULE = "staffgraph.models"
 MIGRATIONS_MODULE = "staffgraph.migrations"
 APP_LABEL = "models"
+
+
+class DatabaseUnavailable(ConnectionError):
+    """The database cannot be reached or opened."""
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
@@ -28,8 +35,28 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     }
 
 
+def check_sqlite_file(database_url: str) -> None:
+    """Raise :class:`DatabaseUnavailable` when a SQLite URL names a file that cannot be opened.
+
+    Tortoise keeps its connection lock when a SQLite file fails to open, so the next query
+    waits forever: opening the file here first turns that hang into an error.
+    """
+    if not database_url.startswith("sqlite"):
+        return
+    path = expand_db_url(database_url)["credentials"].get("file_path", "")
+    if not path or path == ":memory:":
+        return
+    if not Path(path).parent.is_dir():
+        raise DatabaseUnavailable(f"the directory of the SQLite file {path} does not exist")
+    try:
+        sqlite3.connect(path).close()
+    except sqlite3.Error as exc:
+        raise DatabaseUnavailable(f"cannot open the SQLite file {path}: {exc}") from None
+
+
 async def apply_migrations(database_url: str) -> None:
     """Apply every pending migration to ``database_url``, then close the connections."""
+    check_sqlite_file(database_url)
     try:
         await migrate(config=tortoise_config(database_url))
     finally:
