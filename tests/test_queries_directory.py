@@ -253,3 +253,9 @@ async def test_audit_events_are_for_admins(app, client, people):
         assert body["data"] is None
         assert body["errors"][0]["extensions"] == {"code": "FORBIDDEN", "rule": "ADMIN"}
         assert body["errors"][0]["path"] == ["auditEvents"]
+
+
+@pytest.mark.parametrize("wildcard", ["%", "_", "\\"])
+async def test_search_wildcards_are_literal(client, people, wildcard):
+    body = await gql(client, PAGE, {"filter": {"search": wildcard}}, people.tokens["colleague"])
+    assert emails(body) == []
