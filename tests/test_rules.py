@@ -377,3 +377,18 @@ def test_specialise_keeps_only_what_depends_on_the_target():
     assert p.READ_IS_ACTIVE.specialise(roles) is False
     assert p.SET_SALARY.specialise(frozenset({Role.HR})).label == "not self"  # type: ignore[union-attr]
     assert p.SET_SALARY.specialise(roles) is False
+
+
+async def test_compiled_checks_wait_for_the_chain_like_the_rules(db):
+    boss = await make_user("boss@example.com", password=None)
+    report = await make_user("report@example.com", password=None, manager=boss)
+    stranger = await make_user("stranger@example.com", password=None)
+    for name in ("READ_SALARY", "READ_PHONE", "WRITE_REVIEW", "SET_SALARY", "DEACTIVATE_USER"):
+        rule = POLICY_RULES[name]
+        for roles in ROLE_SETS:
+            for target in (boss, report, stranger):
+                cold = context(*roles, user_id=boss.id)  # the subtree is not loaded yet
+                got = rule.compile()(cold, target)
+                got = got if isinstance(got, bool) else await got
+                expected = await decide(rule, context(*roles, user_id=boss.id), target)
+                assert got is expected, (name, sorted(roles), target.email)

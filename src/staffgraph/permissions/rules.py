@@ -50,6 +50,10 @@ class Rule:
         """The answer of a rule that needs no target, for a signed-in viewer with ``roles``."""
         raise NotImplementedError
 
+    def residual_check(self) -> Check:
+        """``check`` for what :meth:`specialise` left: the viewer is known to be signed in."""
+        return self.check
+
     def compile(self) -> Check:
         """A ``check`` with the same answers, faster: the viewer's roles are looked at once
         per set of roles, not once per field.
@@ -68,7 +72,9 @@ class Rule:
             residual = residuals.get(viewer.roles)
             if residual is None:
                 rest = self.specialise(viewer.roles)
-                residual = residuals[viewer.roles] = rest if isinstance(rest, bool) else rest.check
+                residual = residuals[viewer.roles] = (
+                    rest if isinstance(rest, bool) else rest.residual_check()
+                )
             if residual is True or residual is False:
                 return residual
             return residual(ctx, target)
@@ -159,6 +165,12 @@ class IsSelf(Rule):
         viewer = ctx.viewer
         return viewer is not None and target is not None and target.id == viewer.user_id
 
+    def residual_check(self) -> Check:
+        def is_self(ctx: Context, target: Any) -> Decision:
+            return target is not None and target.id == ctx.viewer.user_id  # type: ignore[union-attr]
+
+        return is_self
+
 
 class InManagementChain(Rule):
     """The viewer is the target's manager, or that manager's manager, and so on up."""
@@ -176,6 +188,17 @@ class InManagementChain(Rule):
 
     async def _check_after_load(self, ctx: Context, target: Any) -> bool:
         return target.id in await ctx.subordinates()
+
+    def residual_check(self) -> Check:
+        later = self._check_after_load
+
+        def in_chain(ctx: Context, target: Any) -> Decision:
+            subordinates = ctx.subordinates_if_loaded()
+            if subordinates is not None:
+                return target is not None and target.id in subordinates
+            return False if target is None else later(ctx, target)
+
+        return in_chain
 
 
 class IsReviewer(Rule):
@@ -267,6 +290,22 @@ class AnyOf(_Combined):
     def check(self, ctx: Context, target: Any) -> Decision:
         return _any(self.rules, 0, ctx, target)
 
+    def residual_check(self) -> Check:
+        if len(self.rules) != 2:
+            return self.check
+        first, second = (rule.residual_check() for rule in self.rules)
+        rules = self.rules
+
+        def either(ctx: Context, target: Any) -> Decision:
+            decision = first(ctx, target)
+            if decision is True:
+                return True
+            if decision is False:
+                return second(ctx, target)
+            return _any_async(decision, rules, 1, ctx, target)
+
+        return either
+
     def specialise(self, roles: frozenset[Role]) -> Rule | bool:
         rest: list[Rule] = []
         for rule in self.rules:
@@ -298,6 +337,22 @@ class AllOf(_Combined):
 
     def check(self, ctx: Context, target: Any) -> Decision:
         return _all(self.rules, 0, ctx, target)
+
+    def residual_check(self) -> Check:
+        if len(self.rules) != 2:
+            return self.check
+        first, second = (rule.residual_check() for rule in self.rules)
+        rules = self.rules
+
+        def both(ctx: Context, target: Any) -> Decision:
+            decision = first(ctx, target)
+            if decision is False:
+                return False
+            if decision is True:
+                return second(ctx, target)
+            return _all_async(decision, rules, 1, ctx, target)
+
+        return both
 
     def specialise(self, roles: frozenset[Role]) -> Rule | bool:
         rest: list[Rule] = []
