@@ -138,3 +138,20 @@ def test_the_image_gets_what_pip_install_needs():
         assert needed not in ignored
     assert ".venv" in ignored
     assert ".git" in ignored
+
+
+def test_ci_installs_and_tests_exactly_as_the_readme_says():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    commands = re.findall(r"^python3 -m venv \.venv && .*$", readme, re.MULTILINE)
+    test_command = next(c for c in commands if "[test]" in c)
+    install, _, run = test_command.rpartition(" && ")
+    assert test_command == (
+        'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && .venv/bin/python -m pytest'
+    )
+    assert f"install() {{ {install}; }}" in ci
+    assert f'run_tests() {{ {run} "$@"; }}' in ci
+    calls = [line for line in ci.splitlines() if line.strip() == "run_tests"]
+    assert len(calls) == 2  # SQLite, then PostgreSQL
+    assert ci.startswith("#!/usr/bin/env bash")
+    assert "set -euo pipefail" in ci

@@ -172,3 +172,17 @@ def test_every_bad_variable_is_named_at_once():
     named = " ".join(caught.value.problems)
     assert "STAFFGRAPH_ENV" in named
     assert "STAFFGRAPH_RATE_LIMIT" in named
+
+
+def test_every_setting_is_documented_in_the_readme():
+    from pathlib import Path
+
+    from staffgraph.settings import Settings
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    missing = [
+        f"STAFFGRAPH_{name.upper()}"
+        for name in Settings.model_fields
+        if f"`STAFFGRAPH_{name.upper()}`" not in readme
+    ]
+    assert missing == []
