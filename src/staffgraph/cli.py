@@ -192,7 +192,12 @@ def _create_user(args: argparse.Namespace) -> int:
 
     settings = _settings()
     if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
+        if sys.stdin.isatty():
+            import getpass
+
+            password = getpass.getpass("Password: ")
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
         if not password:
             raise CliError("--password-stdin: no password on standard input")
     else:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 
+from tortoise.transactions import in_transaction
+
 from staffgraph.auth.passwords import PasswordHasher
 from staffgraph.models import Department, Role, User
 from staffgraph.resolvers.staff import create_user
@@ -36,34 +38,41 @@ async def seed(settings: Settings) -> list[str]:
     if await User.exists(email=first_email):
         return [f"demo organisation exists already ({first_email}); nothing changed"]
     hasher = PasswordHasher(settings.bcrypt_rounds)
-    lines = ["demo organisation created; sign in with:"]
-    created: dict[str, User] = {}
     try:
-        for key, name, title, dept_name, manager_key, roles, salary in _PEOPLE:
-            department, _ = await Department.get_or_create(name=dept_name)
-            password = secrets.token_urlsafe(12)
-            user = await create_user(
-                hasher,
-                email=f"{key}@{DEMO_DOMAIN}",
-                display_name=name,
-                password=password,
-                roles=[Role.EMPLOYEE, *roles],
-                job_title=title,
-                department_id=department.id,
-                manager_id=created[manager_key].id if manager_key else None,
-            )
-            user.salary = salary
-            user.phone = f"+44 20 7946 0{len(created):03d}"
-            user.home_address = f"{len(created) + 1} Demo Street, London"
-            await user.save(update_fields=["salary", "phone", "home_address"])
-            created[key] = user
-            lines.append(f"  {user.email:<28} {password}  ({', '.join(r.value for r in roles)})")
-        for dept_name, head_key in (
-            ("Leadership", "ada"),
-            ("Engineering", "grace"),
-            ("People", "frances"),
-        ):
-            await Department.filter(name=dept_name).update(head_id=created[head_key].id)
+        async with in_transaction():  # all of it or nothing: a failed seed can simply rerun
+            credentials = await _create_people(hasher)
     finally:
         hasher.close()
+    return ["demo organisation created; sign in with:", *credentials]
+
+
+async def _create_people(hasher: PasswordHasher) -> list[str]:
+    """Create the people, their departments and heads; one credentials line per person."""
+    lines: list[str] = []
+    created: dict[str, User] = {}
+    for key, name, title, dept_name, manager_key, roles, salary in _PEOPLE:
+        department, _ = await Department.get_or_create(name=dept_name)
+        password = secrets.token_urlsafe(12)
+        user = await create_user(
+            hasher,
+            email=f"{key}@{DEMO_DOMAIN}",
+            display_name=name,
+            password=password,
+            roles=[Role.EMPLOYEE, *roles],
+            job_title=title,
+            department_id=department.id,
+            manager_id=created[manager_key].id if manager_key else None,
+        )
+        user.salary = salary
+        user.phone = f"+44 20 7946 0{len(created):03d}"
+        user.home_address = f"{len(created) + 1} Demo Street, London"
+        await user.save(update_fields=["salary", "phone", "home_address"])
+        created[key] = user
+        lines.append(f"  {user.email:<28} {password}  ({', '.join(r.value for r in roles)})")
+    for dept_name, head_key in (
+        ("Leadership", "ada"),
+        ("Engineering", "grace"),
+        ("People", "frances"),
+    ):
+        await Department.filter(name=dept_name).update(head_id=created[head_key].id)
     return lines
