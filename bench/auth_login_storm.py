@@ -157,6 +157,7 @@ def main() -> None:
     parser.add_argument(
         "--database-url", help="an existing database (default: a throw-away SQLite file)"
     )
+    parser.add_argument("--server-log", help="keep the server's log (JSON lines) in this file")
     args = parser.parse_args()
     if not (0 < args.rate <= 500 and 0 < args.seconds <= 60 and 0 < args.storm <= 64):
         raise SystemExit("keep it bounded: rate <= 500/s, seconds <= 60, storm <= 64")
@@ -179,11 +180,12 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
         port = free_port()
+        log = open(args.server_log, "wb") if args.server_log else subprocess.DEVNULL  # noqa: SIM115
         server = subprocess.Popen(
             [staffgraph(), "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
         )
         try:
             asyncio.run(run(f"http://127.0.0.1:{port}", args.rate, args.seconds, args.storm))
@@ -193,6 +195,8 @@ def main() -> None:
                 server.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 server.kill()
+            if not isinstance(log, int):
+                log.close()
 
 
 if __name__ == "__main__":

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import bcrypt
@@ -39,13 +41,27 @@ def default_workers() -> int:
     return max(1, (cores or 1) - 1)
 
 
+#: niceness of the bcrypt threads: when the CPU is contended, the event loop runs first
+BCRYPT_THREAD_NICENESS = 10
+
+
+def _yield_to_the_loop() -> None:
+    """Lower this worker thread's CPU priority (Linux schedules threads one by one)."""
+    if hasattr(os, "setpriority"):
+        # not permitted or not supported: the thread keeps the normal priority
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BCRYPT_THREAD_NICENESS)
+
+
 class PasswordHasher:
     """Hashes and verifies passwords on a bounded thread pool (bcrypt releases the GIL)."""
 
     def __init__(self, rounds: int, workers: int | None = None) -> None:
         self.rounds = rounds
         self.workers = workers or default_workers()
-        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="bcrypt")
+        self._pool = ThreadPoolExecutor(
+            max_workers=self.workers, thread_name_prefix="bcrypt", initializer=_yield_to_the_loop
+        )
         self._dummy_hash: str | None = None
 
     def hash_sync(self, password: str) -> str:
