@@ -51,6 +51,13 @@ async def serve(
         await app.state.services.stop()
 
 
+def unstarted(settings: Settings) -> httpx.AsyncClient:
+    """A client of an app whose services were never started (its Redis need not answer)."""
+    app = create_app(settings, manage_orm=False)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
 def client_for(app: Any, client_ip: str) -> httpx.AsyncClient:
     """Another client of ``app`` from another address."""
     transport = httpx.ASGITransport(app=app, client=(client_ip, 50000))

@@ -13,7 +13,7 @@ import pytest
 
 from staffgraph.models import AuditAction, AuditEvent, RefreshToken, Session, User
 from staffgraph.resolvers.staff import create_user
-from tests.auth_helpers import client_for, first_error, login, login_ok, post, serve
+from tests.auth_helpers import client_for, first_error, login, login_ok, post, serve, unstarted
 from tests.conftest import TEST_PASSWORD, make_user
 from tests.conftest import test_settings as settings_for
 
@@ -258,3 +258,14 @@ async def test_each_operation_of_a_batch_counts(db, database_url, redis_url):
         # and the account stays locked for the next request
         assert rate_limited(await login(client, EMAIL))
     assert await AuditEvent.filter(action=AuditAction.LOGIN_FAILED).count() == 10
+
+
+async def test_sign_in_stays_limited_when_redis_is_down(db, database_url):
+    """Counters fall back to process memory: logins work, and failures are still limited."""
+    await make_user(EMAIL)
+    settings = settings_for(database_url=database_url, redis_url="redis://127.0.0.1:1/0")
+    async with unstarted(settings) as client:
+        await login_ok(client, EMAIL)
+        for _ in range(10):
+            assert await login(client, EMAIL, "wrong password here") == FAILED_LOGIN
+        assert rate_limited(await login(client, EMAIL))

@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from staffgraph.auth.revocation import SET_KEY, RevocationStore
-from tests.auth_helpers import NEEDS_USER, login_ok, post, serve, services_of
+from tests.auth_helpers import NEEDS_USER, login_ok, post, serve, services_of, unstarted
 from tests.conftest import TEST_REDIS_URL, make_user
 from tests.conftest import test_settings as settings_for
 
@@ -124,21 +124,10 @@ async def test_readiness_reports_redis(db, database_url, redis_url):
     expected = {"database": "ok", "redis": "ok"} if redis_url else {"database": "ok"}
     assert body["checks"] == expected
     broken = settings_for(database_url=database_url, redis_url="redis://127.0.0.1:1/0")
-    async with serve_without_start(broken) as client:
+    async with unstarted(broken) as client:
         response = await client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"] == {"database": "ok", "redis": "unavailable"}
-
-
-def serve_without_start(settings: Any) -> Any:
-    """A client of an app whose services never connected (Redis is unreachable)."""
-    import httpx
-
-    from staffgraph.app import create_app
-
-    app = create_app(settings, manage_orm=False)
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
 @needs_redis

@@ -8,18 +8,23 @@ as typed, lowercased).
 Attempts still being verified count as failures-to-be while they run: twenty parallel guesses
 at one account with a limit of ten get ten verifications, not twenty. That holds per instance;
 across N instances at most N-1 extra guesses per key can slip through a race.
+
+If Redis does not answer, the counters fall back to process memory for a while (see
+:meth:`LoginLimiter._counted`): sign-in stays possible and limited.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import math
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from limits import RateLimitItem
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -28,6 +33,13 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from staffgraph.errors import RateLimited
 
 NAMESPACE = "login-failures"
+#: after the shared counters fail, count in process memory this long before trying them again
+FALLBACK_SECONDS = 30
+#: a Redis command of the counters taking longer than this has failed
+REDIS_TIMEOUT_SECONDS = 2
+
+log = logging.getLogger("staffgraph.auth")
+T = TypeVar("T")
 
 
 def limits_storage(redis_url: str | None) -> Storage:
@@ -38,7 +50,13 @@ def limits_storage(redis_url: str | None) -> Storage:
     """
     if redis_url is None:
         return MemoryStorage()
-    return RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix="staffgraph")
+    return RedisStorage(
+        f"async+{redis_url}",
+        implementation="redispy",
+        key_prefix="staffgraph",
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+    )
 
 
 async def close_storage(storage: Storage) -> None:
@@ -72,7 +90,14 @@ class LoginLimiter:
     def __init__(self, item: RateLimitItem, storage: Storage) -> None:
         self.item = item
         self.storage = storage
-        self._strategy = MovingWindowRateLimiter(storage)
+        self._shared = MovingWindowRateLimiter(storage)
+        # counts in this process while the shared store does not answer
+        self._local = (
+            self._shared
+            if isinstance(storage, MemoryStorage)
+            else MovingWindowRateLimiter(MemoryStorage())
+        )
+        self._shared_down_until = 0.0
         self._in_flight: Counter[str] = Counter()
         self._lock = asyncio.Lock()
 
@@ -86,19 +111,28 @@ class LoginLimiter:
         finally:
             try:
                 if attempt.failure:
-                    for key in attempt.keys:
-                        await self._strategy.hit(self.item, NAMESPACE, key)
+                    await self._counted(self._hit_all(attempt.keys))
             finally:
                 self._in_flight.subtract(attempt.keys)
                 for key in attempt.keys:
                     if self._in_flight[key] <= 0:
                         del self._in_flight[key]
 
+    def _hit_all(
+        self, keys: tuple[str, ...]
+    ) -> Callable[[MovingWindowRateLimiter], Awaitable[list[bool]]]:
+        async def hit(strategy: MovingWindowRateLimiter) -> list[bool]:
+            return [await strategy.hit(self.item, NAMESPACE, key) for key in keys]
+
+        return hit
+
     async def _admit(self, keys: tuple[str, ...]) -> None:
         # serialised so that two attempts cannot both see the last free slot
         async with self._lock:
-            stats = await asyncio.gather(
-                *(self._strategy.get_window_stats(self.item, NAMESPACE, k) for k in keys)
+            stats = await self._counted(
+                lambda s: asyncio.gather(
+                    *(s.get_window_stats(self.item, NAMESPACE, k) for k in keys)
+                )
             )
             retry_after = 0.0
             for key, (reset_at, remaining) in zip(keys, stats, strict=True):
@@ -111,6 +145,27 @@ class LoginLimiter:
                     math.ceil(retry_after), "Too many failed sign-in attempts; try again later"
                 )
             self._in_flight.update(keys)
+
+    async def _counted(self, call: Callable[[MovingWindowRateLimiter], Awaitable[T]]) -> T:
+        """``call`` on the shared counters, or on this process's while they do not answer.
+
+        Neither open (no limit while Redis is down) nor closed (nobody signs in): the limit
+        holds per instance until the shared store is back, tried again every
+        :data:`FALLBACK_SECONDS`.
+        """
+        if time.monotonic() >= self._shared_down_until:
+            try:
+                return await call(self._shared)
+            except Exception:  # any storage failure; the traceback goes to the log
+                if self._local is self._shared:
+                    raise
+                self._shared_down_until = time.monotonic() + FALLBACK_SECONDS
+                log.warning(
+                    "sign-in failure counters unavailable: counting per instance for %ds",
+                    FALLBACK_SECONDS,
+                    exc_info=True,
+                )
+        return await call(self._local)
 
     async def check(self) -> bool:
         """Whether the counter storage answers."""
