@@ -69,7 +69,10 @@ def authenticate(services: Services, authorization: str | None) -> tuple[Viewer 
         return None, exc.reason
     if services.revocations.is_revoked(claims.session_id):
         return None, "token_revoked"
-    return Viewer(claims.user_id, claims.session_id, claims.roles, claims.token_id), None
+    viewer = Viewer(
+        claims.user_id, claims.session_id, claims.roles, claims.token_id, claims.expires_at
+    )
+    return viewer, None
 
 
 class StaffGraphView(GraphQL[Context, None]):

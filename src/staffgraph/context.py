@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -24,6 +26,8 @@ class Viewer:
     session_id: uuid.UUID
     roles: frozenset[Role]
     token_id: str = ""
+    #: the access token's ``exp`` (Unix time); a viewer past it is signed out
+    expires_at: float = math.inf
 
     def has_role(self, role: Role) -> bool:
         """Whether the viewer holds ``role``."""
@@ -44,12 +48,37 @@ class Context:
     request_id: str = ""
     request: Any = None
     response: Any = None
+    #: the graphql-transport-ws ``connection_init`` payload (strawberry fills it in only
+    #: when the context has this attribute)
+    connection_params: dict[str, Any] | None = None
     #: ids of everyone below the viewer in the management tree, loaded on first need
     _subordinates: frozenset[uuid.UUID] | None = None
     _subordinates_task: asyncio.Task[frozenset[uuid.UUID]] | None = None
     #: ACCESS_DENIED events waiting to be written when the operation ends
     pending_denials: list[dict[str, Any]] = field(default_factory=list)
     denials_dropped: int = 0
+    operations: int = 0
+
+    def begin_operation(self) -> None:
+        """Start one operation: fresh per-operation state, and a viewer still signed in.
+
+        An HTTP request runs one operation on a new context. A WebSocket connection keeps one
+        context for all its operations, so from the second on, the loaders' caches and the
+        management subtree are dropped (they would serve stale rows), and a token revoked or
+        expired since the connection opened stops counting, exactly as on its next HTTP request.
+        """
+        if self.operations:
+            self.loaders = type(self.loaders)()
+            self._subordinates = None
+            self._subordinates_task = None
+        self.operations += 1
+        viewer = self.viewer
+        if viewer is None:
+            return
+        if self.services.revocations.is_revoked(viewer.session_id):
+            self.viewer, self.auth_error = None, "token_revoked"
+        elif viewer.expires_at <= time.time():
+            self.viewer, self.auth_error = None, "token_expired"
 
     @property
     def viewer_id(self) -> uuid.UUID | None:

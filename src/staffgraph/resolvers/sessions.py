@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -73,7 +74,10 @@ async def _tokens_for(ctx: Context, user: User, session_id: uuid.UUID, refresh: 
     roles = await _roles_of(user.id)
     access = services.tokens.issue(user.id, session_id, roles)
     # the payload's `user { ... }` fields are read in this same response, as this user
-    ctx.viewer = Viewer(user.id, session_id, roles)
+    # the token's exp is int(now) + ttl: the same or a little later than this
+    ctx.viewer = Viewer(
+        user.id, session_id, roles, expires_at=int(time.time()) + services.tokens.ttl
+    )
     ctx.auth_error = None
     ctx.loaders.prime_users([user])
     return AuthResult(access, refresh, services.tokens.ttl, user)

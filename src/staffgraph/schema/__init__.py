@@ -10,7 +10,7 @@ from strawberry.types import ExecutionContext
 
 from staffgraph.permissions.install import install_guards
 from staffgraph.permissions.prefetch import ChainFields
-from staffgraph.schema.extensions import ChainPrefetch, DenialAudit, ErrorCodes
+from staffgraph.schema.extensions import ChainPrefetch, DenialAudit, ErrorCodes, OperationScope
 from staffgraph.schema.mutations import Mutation
 from staffgraph.schema.queries import Query
 from staffgraph.schema.security import RequestGuard
@@ -35,8 +35,10 @@ def build_schema(**extra: Any) -> StaffSchema:
     schema = StaffSchema(
         query=Query,
         mutation=Mutation,
-        # RequestGuard first: its checks run before the others, its cleanup after them
-        extensions=[RequestGuard, DenialAudit, ErrorCodes, ChainPrefetch],
+        # OperationScope first: every other extension sees the operation's own state and a
+        # viewer re-checked for it; RequestGuard next: its checks run before the others, its
+        # cleanup after them
+        extensions=[OperationScope, RequestGuard, DenialAudit, ErrorCodes, ChainPrefetch],
         **extra,
     )
     install_guards(schema)

@@ -89,6 +89,16 @@ class DenialAudit(SchemaExtension):
             await flush_denials(context)
 
 
+class OperationScope(SchemaExtension):
+    """Begin every operation on its context (see :meth:`Context.begin_operation`)."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            context.begin_operation()
+        yield
+
+
 class ChainPrefetch(SchemaExtension):
     """Before a query runs, load the viewer's management subtree if its fields need it, so
     that every rule answers synchronously (see :mod:`staffgraph.permissions.prefetch`)."""

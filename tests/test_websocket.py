@@ -1,0 +1,171 @@
+"""GraphQL over WebSocket (graphql-transport-ws) against a real server process.
+
+A connection is authenticated once, by the token in its ``connection_init`` payload, but each
+operation on it is judged like an HTTP request: with its own fresh data, and refused once the
+token is revoked or expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.conftest import JWT_SECRET
+from tests.live_server import LiveServer, live_server, staffgraph_command
+
+EMAIL = "ws.user@example.com"
+PASSWORD = "a long enough passphrase"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    directory: Path = tmp_path_factory.mktemp("ws")
+    with live_server(directory) as running:
+        subprocess.run(
+            [
+                staffgraph_command(),
+                "create-user",
+                "--email",
+                EMAIL,
+                "--name",
+                "Wendy",
+                "--password",
+                PASSWORD,
+            ],
+            cwd=directory,
+            env=running.env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        yield running
+
+
+async def http_gql(server: LiveServer, query: str, token: str | None = None) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+        response = await client.post("/graphql", json={"query": query}, headers=headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def login(server: LiveServer) -> tuple[str, str]:
+    body = await http_gql(
+        server,
+        f'mutation {{ login(email: "{EMAIL}", password: "{PASSWORD}") '
+        "{ accessToken user { id } } }",
+    )
+    payload = body["data"]["login"]
+    return payload["accessToken"], payload["user"]["id"]
+
+
+@asynccontextmanager
+async def ws_connection(server: LiveServer, token: str | None) -> AsyncIterator[ClientConnection]:
+    url = server.base_url.replace("http://", "ws://") + "/graphql"
+    async with connect(url, subprotocols=["graphql-transport-ws"], open_timeout=10) as ws:  # type: ignore[list-item]
+        init: dict[str, Any] = {"type": "connection_init"}
+        if token:
+            init["payload"] = {"authorization": f"Bearer {token}"}
+        await ws.send(json.dumps(init))
+        assert json.loads(await ws.recv(decode=True))["type"] == "connection_ack"
+        yield ws
+
+
+async def ws_gql(ws: ClientConnection, query: str) -> dict[str, Any]:
+    operation_id = uuid.uuid4().hex
+    await ws.send(
+        json.dumps({"id": operation_id, "type": "subscribe", "payload": {"query": query}})
+    )
+    result: dict[str, Any] | None = None
+    while True:
+        message = json.loads(await ws.recv(decode=True))
+        assert message.get("id") == operation_id, message
+        if message["type"] == "next":
+            result = message["payload"]
+        elif message["type"] == "error":
+            return {"errors": message["payload"]}
+        elif message["type"] == "complete":
+            assert result is not None
+            return result
+
+
+def reasons(body: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(e["extensions"]["code"], e["extensions"].get("reason")) for e in body["errors"]]
+
+
+async def test_operations_run_as_the_connections_user(server):
+    token, _ = await login(server)
+    async with ws_connection(server, token) as ws:
+        assert await ws_gql(ws, "{ me { email } }") == {"data": {"me": {"email": EMAIL}}}
+
+
+async def test_an_anonymous_connection_reads_nothing_guarded(server):
+    async with ws_connection(server, None) as ws:
+        body = await ws_gql(ws, "{ me { id } users { totalCount } }")
+    assert body["data"] is None
+    assert reasons(body) == [("UNAUTHENTICATED", "no_token")]
+
+
+async def test_each_operation_reads_fresh_rows(server):
+    token, _ = await login(server)
+    async with ws_connection(server, token) as ws:
+        first = await ws_gql(ws, "{ me { displayName } }")
+        await http_gql(
+            server, 'mutation { updateMyProfile(input: {displayName: "Wendy Two"}) { id } }', token
+        )
+        second = await ws_gql(ws, "{ me { displayName } }")
+        await http_gql(
+            server, 'mutation { updateMyProfile(input: {displayName: "Wendy"}) { id } }', token
+        )
+    assert first["data"]["me"]["displayName"] == "Wendy"
+    assert second["data"]["me"]["displayName"] == "Wendy Two"
+
+
+async def test_a_revoked_token_stops_working_on_an_open_connection(server):
+    token, _ = await login(server)
+    async with ws_connection(server, token) as ws:
+        before = await ws_gql(ws, "{ users { totalCount } }")
+        assert (await http_gql(server, "mutation { logout }", token))["data"] == {"logout": True}
+        after = await ws_gql(ws, "{ users { totalCount } }")
+    assert before == {"data": {"users": {"totalCount": 1}}}
+    assert after["data"] is None
+    assert reasons(after) == [("UNAUTHENTICATED", "token_revoked")]
+
+
+async def test_an_expired_token_stops_working_on_an_open_connection(server):
+    _, user_id = await login(server)
+    now = int(time.time())
+    short_lived = jwt.encode(
+        {
+            "iss": "staffgraph",
+            "aud": "staffgraph",
+            "sub": user_id,
+            "sid": str(uuid.uuid4()),
+            "jti": uuid.uuid4().hex,
+            "iat": now,
+            "exp": now + 2,
+            "roles": ["EMPLOYEE"],
+        },
+        JWT_SECRET,
+        algorithm="HS256",
+        headers={"typ": "at+jwt"},
+    )
+    async with ws_connection(server, short_lived) as ws:
+        before = await ws_gql(ws, "{ users { totalCount } }")
+        await asyncio.sleep(max(0.0, now + 2.2 - time.time()))
+        after = await ws_gql(ws, "{ users { totalCount } }")
+    assert before == {"data": {"users": {"totalCount": 1}}}
+    assert reasons(after) == [("UNAUTHENTICATED", "token_expired")]
