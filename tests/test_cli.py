@@ -444,3 +444,37 @@ def test_an_unreachable_database_exits_1(cli, tmp_path):
         ),
         status=1,
     )
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "certfile", "expected"),
+    [
+        ("127.0.0.1", 8000, None, "http://127.0.0.1:8000"),
+        ("staff.example.com", 8443, "cert.pem", "https://staff.example.com:8443"),
+        ("::1", 9000, None, "http://[::1]:9000"),
+        ("0.0.0.0", 8000, None, None),  # noqa: S104
+        ("::", 8000, None, None),
+    ],
+)
+def test_public_url_defaults_to_the_served_address(
+    monkeypatch, tmp_path, host, port, certfile, expected
+):
+    from argparse import Namespace
+
+    from staffgraph.cli import default_public_url
+
+    monkeypatch.chdir(tmp_path)  # no .env
+    monkeypatch.delenv("STAFFGRAPH_PUBLIC_URL", raising=False)
+    default_public_url(Namespace(host=host, port=port, ssl_certfile=certfile))
+    assert os.environ.get("STAFFGRAPH_PUBLIC_URL") == expected
+
+
+def test_an_explicit_public_url_is_kept(monkeypatch, tmp_path):
+    from argparse import Namespace
+
+    from staffgraph.cli import default_public_url
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("STAFFGRAPH_PUBLIC_URL", "https://staff.example.com")
+    default_public_url(Namespace(host="127.0.0.1", port=8000, ssl_certfile=None))
+    assert os.environ["STAFFGRAPH_PUBLIC_URL"] == "https://staff.example.com"

@@ -114,13 +114,14 @@ def _serve(args: argparse.Namespace) -> int:
     from staffgraph.http_security import MAX_BODY_BYTES
     from staffgraph.logging_setup import configure_logging
 
-    settings = _settings()
     if args.workers < 1:
         raise CliError("--workers must be at least 1")
     if not 0 < args.port < 65536:
         raise CliError("--port must be between 1 and 65535")
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         raise CliError("--ssl-certfile and --ssl-keyfile go together")
+    default_public_url(args)
+    settings = _settings()
     if args.workers > 1:
         if not settings.redis_url:
             raise CliError(
@@ -160,6 +161,21 @@ def _serve(args: argparse.Namespace) -> int:
             **quiet,
         )
     return 0
+
+
+def default_public_url(args: argparse.Namespace) -> None:
+    """Unless set, ``STAFFGRAPH_PUBLIC_URL`` is the address ``serve`` listens on.
+
+    Set in the environment, so that every worker reads it. A wildcard bind (0.0.0.0, ::)
+    names no address a browser could reach: then it stays unset.
+    """
+    import os
+
+    if "STAFFGRAPH_PUBLIC_URL" in _env_names() or args.host in ("", "0.0.0.0", "::"):  # noqa: S104
+        return
+    scheme = "https" if args.ssl_certfile else "http"
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    os.environ["STAFFGRAPH_PUBLIC_URL"] = f"{scheme}://{host}:{args.port}"
 
 
 def _env_names() -> set[str]:
