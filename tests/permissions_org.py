@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from staffgraph.models import Department, Review, Role, User
+from staffgraph.models import AuditAction, AuditEvent, Department, Review, Role, User
 from tests.conftest import make_user, token_for
 
 VIEWERS = ("anonymous", "self", "colleague", "manager", "director", "skip", "hr", "admin")
@@ -98,3 +98,15 @@ async def build_org(app: Any) -> Org:
         summary="Private summary",
     )
     return org
+
+
+def only_error(body: dict[str, Any]) -> dict[str, Any]:
+    """The single error of a response whose data is null."""
+    assert body["data"] is None, body
+    [only] = body["errors"]
+    return only
+
+
+async def audit_events(action: AuditAction) -> list[AuditEvent]:
+    """Every audit event of ``action``, oldest first."""
+    return list(await AuditEvent.filter(action=action).order_by("at", "id"))

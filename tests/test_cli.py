@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from tortoise.context import TortoiseContext
@@ -24,8 +23,7 @@ from tortoise.exceptions import OperationalError
 from staffgraph.auth.passwords import PasswordHasher
 from staffgraph.db import tortoise_config
 from staffgraph.models import AuditEvent, Department, User, UserRole
-from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL
-from tests.live_server import free_port, staffgraph_command
+from tests.live_server import free_port, fresh_database, staffgraph_command
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "a long enough passphrase"
@@ -41,27 +39,8 @@ class Result:
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[str]:
     """An empty database for this test."""
-    if not ON_POSTGRES:
-        yield f"sqlite://{tmp_path / 'cli.db'}"
-        return
-    import asyncpg
-
-    parts = urlsplit(TEST_DATABASE_URL)
-    admin = urlunsplit(("postgresql", parts.netloc, parts.path, "", ""))
-    name = f"{parts.path.lstrip('/')}_cli_{uuid.uuid4().hex[:8]}"
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    try:
-        yield urlunsplit((parts.scheme, parts.netloc, "/" + name, "", ""))
-    finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from staffgraph.models import AuditAction, AuditEvent, Department, Review
 from tests.conftest import gql
-from tests.permissions_org import Org, build_org
+from tests.permissions_org import Org, build_org, only_error
 
 CREATE_REVIEW = """
 mutation($input: CreateReviewInput!) {
@@ -26,12 +26,6 @@ REVIEWS = "query($id: ID!) { user(id: $id) { reviews { id summary } } }"
 @pytest.fixture
 async def org(app: Any) -> Org:
     return await build_org(app)
-
-
-def error(body: dict[str, Any]) -> dict[str, Any]:
-    assert body["data"] is None, body
-    [only] = body["errors"]
-    return only
 
 
 def review_of(org: Org, subject: str = "target", **overrides: Any) -> dict[str, Any]:
@@ -80,22 +74,22 @@ async def test_a_manager_in_the_chain_writes_a_review(client, org, viewer):
 async def test_others_may_not_write_reviews(client, org, viewer, subject, rule):
     before = await Review.all().count()
     body = await gql(client, CREATE_REVIEW, {"input": review_of(org, subject)}, org.token(viewer))
-    assert error(body)["extensions"] == {"code": "FORBIDDEN", "rule": rule}
+    assert only_error(body)["extensions"] == {"code": "FORBIDDEN", "rule": rule}
     assert await Review.all().count() == before
     assert await denied_events() == 1
 
 
 async def test_create_review_needs_a_viewer(client, org):
     body = await gql(client, CREATE_REVIEW, {"input": review_of(org)})
-    assert error(body)["extensions"]["code"] == "UNAUTHENTICATED"
+    assert only_error(body)["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 async def test_a_non_manager_learns_nothing_about_subjects(client, org):
     missing = review_of(org, subjectId="00000000-0000-4000-8000-000000000000")
     body = await gql(client, CREATE_REVIEW, {"input": missing}, org.token("hr"))
-    assert error(body)["extensions"]["code"] == "FORBIDDEN"
+    assert only_error(body)["extensions"]["code"] == "FORBIDDEN"
     body = await gql(client, CREATE_REVIEW, {"input": missing}, org.token("manager"))
-    assert error(body)["extensions"] == {"code": "NOT_FOUND", "field": "input.subjectId"}
+    assert only_error(body)["extensions"] == {"code": "NOT_FOUND", "field": "input.subjectId"}
 
 
 @pytest.mark.parametrize(
@@ -116,7 +110,7 @@ async def test_create_review_validates_its_input(client, org, overrides, field):
     body = await gql(
         client, CREATE_REVIEW, {"input": review_of(org, **overrides)}, org.token("manager")
     )
-    assert error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": f"input.{field}"}
+    assert only_error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": f"input.{field}"}
     assert await Review.all().count() == before
 
 
@@ -124,7 +118,7 @@ async def test_one_review_per_subject_reviewer_and_period(client, org):
     first = await gql(client, CREATE_REVIEW, {"input": review_of(org)}, org.token("manager"))
     assert "errors" not in first
     again = await gql(client, CREATE_REVIEW, {"input": review_of(org)}, org.token("manager"))
-    assert error(again)["extensions"] == {"code": "BAD_USER_INPUT", "field": "input.period"}
+    assert only_error(again)["extensions"] == {"code": "BAD_USER_INPUT", "field": "input.period"}
     assert await Review.filter(period="2026-Q3").count() == 1
 
 
@@ -146,7 +140,7 @@ async def test_the_reviewer_shares_and_the_subject_then_reads_it(client, org):
 async def test_only_the_reviewer_shares(client, org, viewer):
     review_id = str(org.private_review.id)
     body = await gql(client, SHARE, {"id": review_id}, org.token(viewer))
-    assert error(body)["extensions"] == {"code": "FORBIDDEN", "rule": "reviewer"}
+    assert only_error(body)["extensions"] == {"code": "FORBIDDEN", "rule": "reviewer"}
     assert (await Review.get(id=review_id)).shared is False
     assert await denied_events() == 1
 
@@ -155,7 +149,7 @@ async def test_share_a_missing_review(client, org):
     body = await gql(
         client, SHARE, {"id": "00000000-0000-4000-8000-000000000000"}, org.token("manager")
     )
-    assert error(body)["extensions"] == {"code": "NOT_FOUND", "field": "id"}
+    assert only_error(body)["extensions"] == {"code": "NOT_FOUND", "field": "id"}
 
 
 # --- createDepartment --------------------------------------------------------------------
@@ -175,21 +169,21 @@ async def test_hr_or_admin_create_departments(client, org, viewer):
 async def test_others_may_not_create_departments(client, org, viewer):
     body = await gql(client, CREATE_DEPARTMENT, {"name": "Sales"}, org.token(viewer))
     code = "UNAUTHENTICATED" if viewer == "anonymous" else "FORBIDDEN"
-    assert error(body)["extensions"]["code"] == code
+    assert only_error(body)["extensions"]["code"] == code
     assert not await Department.exists(name="Sales")
 
 
 @pytest.mark.parametrize("name", ["engineering", "ENGINEERING", " Engineering "])
 async def test_department_names_are_unique_in_any_case(client, org, name):
     body = await gql(client, CREATE_DEPARTMENT, {"name": name}, org.token("hr"))
-    assert error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": "name"}
+    assert only_error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": "name"}
     assert await Department.all().count() == 1
 
 
 @pytest.mark.parametrize(("name", "field"), [("", "name"), ("x" * 201, "name"), ("a\nb", "name")])
 async def test_department_names_are_validated(client, org, name, field):
     body = await gql(client, CREATE_DEPARTMENT, {"name": name}, org.token("hr"))
-    assert error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": field}
+    assert only_error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": field}
 
 
 async def test_a_department_head_must_exist(client, org):
@@ -199,7 +193,7 @@ async def test_a_department_head_must_exist(client, org):
         {"name": "Sales", "headId": "00000000-0000-4000-8000-000000000000"},
         org.token("hr"),
     )
-    assert error(body)["extensions"] == {"code": "NOT_FOUND", "field": "headId"}
+    assert only_error(body)["extensions"] == {"code": "NOT_FOUND", "field": "headId"}
     assert not await Department.exists(name="Sales")
 
 

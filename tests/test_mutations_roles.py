@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from staffgraph.models import AuditAction, AuditEvent, Department, Role, Session, User, UserRole
+from staffgraph.models import AuditAction, Department, Role, Session, User, UserRole
 from tests.conftest import gql, make_user, token_for
-from tests.permissions_org import Org, build_org
+from tests.permissions_org import Org, audit_events, build_org, only_error
 
 SET_ROLES = (
     "mutation($id: ID!, $roles: [Role!]!) { setRoles(userId: $id, roles: $roles) { roles } }"
@@ -24,19 +24,9 @@ async def org(app: Any) -> Org:
     return await build_org(app)
 
 
-def error(body: dict[str, Any]) -> dict[str, Any]:
-    assert body["data"] is None, body
-    [only] = body["errors"]
-    return only
-
-
 async def roles_of(user: User) -> list[str]:
     rows = await UserRole.filter(user_id=user.id).order_by("role")
     return [Role(r.role).value for r in rows]
-
-
-async def events(action: AuditAction) -> list[AuditEvent]:
-    return list(await AuditEvent.filter(action=action).order_by("at", "id"))
 
 
 async def refused(client: Any, token: str | None) -> str | None:
@@ -65,7 +55,7 @@ async def test_admin_replaces_roles_and_the_old_tokens_stop_at_once(client, org)
     assert await refused(client, token) == "token_revoked"
     session = await Session.get(id=org.sessions["target"])
     assert session.revoked_at is not None
-    [event] = await events(AuditAction.ROLES_CHANGED)
+    [event] = await audit_events(AuditAction.ROLES_CHANGED)
     assert (event.actor_id, event.target_id) == (org.users["admin"].id, org.users["target"].id)
     assert event.detail == "EMPLOYEE -> EMPLOYEE, MANAGER"
     assert await refused(client, org.token("colleague")) is None  # others keep theirs
@@ -76,7 +66,7 @@ async def test_unchanged_roles_change_nothing(client, org):
         client, SET_ROLES, {"id": org.id("target"), "roles": ["EMPLOYEE"]}, org.token("admin")
     )
     assert body["data"]["setRoles"] == {"roles": ["EMPLOYEE"]}
-    assert await events(AuditAction.ROLES_CHANGED) == []
+    assert await audit_events(AuditAction.ROLES_CHANGED) == []
     assert await refused(client, org.token("target")) is None
 
 
@@ -85,15 +75,15 @@ async def test_only_admin_sets_roles(client, org, viewer):
     body = await gql(
         client, SET_ROLES, {"id": org.id("target"), "roles": ["ADMIN"]}, org.token(viewer)
     )
-    assert error(body)["extensions"] == {"code": "FORBIDDEN", "rule": "ADMIN"}
+    assert only_error(body)["extensions"] == {"code": "FORBIDDEN", "rule": "ADMIN"}
     assert await roles_of(org.users["target"]) == ["EMPLOYEE"]
     assert await refused(client, org.token("target")) is None
-    assert len(await events(AuditAction.ACCESS_DENIED)) == 1
+    assert len(await audit_events(AuditAction.ACCESS_DENIED)) == 1
 
 
 async def test_an_empty_role_list_is_refused(client, org):
     body = await gql(client, SET_ROLES, {"id": org.id("target"), "roles": []}, org.token("admin"))
-    assert error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": "roles"}
+    assert only_error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": "roles"}
     assert await roles_of(org.users["target"]) == ["EMPLOYEE"]
 
 
@@ -104,17 +94,17 @@ async def test_set_roles_of_a_missing_user(client, org):
         {"id": "00000000-0000-4000-8000-000000000000", "roles": ["HR"]},
         org.token("admin"),
     )
-    assert error(body)["extensions"] == {"code": "NOT_FOUND", "field": "userId"}
+    assert only_error(body)["extensions"] == {"code": "NOT_FOUND", "field": "userId"}
 
 
 async def test_the_last_admin_keeps_the_role(client, org):
     body = await gql(
         client, SET_ROLES, {"id": org.id("admin"), "roles": ["EMPLOYEE"]}, org.token("admin")
     )
-    assert error(body)["extensions"] == {"code": "FORBIDDEN", "reason": "last_admin"}
+    assert only_error(body)["extensions"] == {"code": "FORBIDDEN", "reason": "last_admin"}
     assert await roles_of(org.users["admin"]) == ["ADMIN", "EMPLOYEE"]
     assert await refused(client, org.token("admin")) is None
-    [event] = await events(AuditAction.ACCESS_DENIED)
+    [event] = await audit_events(AuditAction.ACCESS_DENIED)
     assert event.detail == "setRoles requires another active ADMIN"
 
 
@@ -123,7 +113,7 @@ async def test_an_inactive_admin_does_not_count(client, org):
     body = await gql(
         client, SET_ROLES, {"id": org.id("admin"), "roles": ["HR"]}, org.token("admin")
     )
-    assert error(body)["extensions"]["reason"] == "last_admin"
+    assert only_error(body)["extensions"]["reason"] == "last_admin"
 
 
 async def test_an_admin_may_step_down_when_another_remains(client, org):
@@ -183,7 +173,7 @@ async def test_deactivation_ends_sessions_and_moves_reports(client, org, viewer)
     for name in ("target", "colleague"):
         assert (await User.get(id=org.users[name].id)).manager_id == org.users["director"].id
     assert (await Department.get(id=org.department.id)).head_id is None
-    [event] = await events(AuditAction.USER_DEACTIVATED)
+    [event] = await audit_events(AuditAction.USER_DEACTIVATED)
     assert (event.actor_id, event.target_id) == (org.users[viewer].id, manager.id)
     assert event.detail == (
         f"2 direct reports moved to {org.users['director'].id}; head of 1 departments no more"
@@ -207,25 +197,28 @@ async def test_a_deactivated_user_disappears_for_colleagues(client, org):
 @pytest.mark.parametrize("viewer", ["hr", "admin"])
 async def test_nobody_deactivates_themselves(client, org, viewer):
     body = await gql(client, DEACTIVATE, {"id": org.id(viewer)}, org.token(viewer))
-    assert error(body)["extensions"] == {"code": "FORBIDDEN", "rule": "(HR | ADMIN) & not self"}
+    assert only_error(body)["extensions"] == {
+        "code": "FORBIDDEN",
+        "rule": "(HR | ADMIN) & not self",
+    }
     assert (await User.get(id=org.users[viewer].id)).is_active is True
     assert await refused(client, org.token(viewer)) is None
-    assert await events(AuditAction.USER_DEACTIVATED) == []
+    assert await audit_events(AuditAction.USER_DEACTIVATED) == []
 
 
 @pytest.mark.parametrize("viewer", ["manager", "director", "colleague"])
 async def test_only_hr_or_admin_deactivate(client, org, viewer):
     body = await gql(client, DEACTIVATE, {"id": org.id("target")}, org.token(viewer))
-    assert error(body)["extensions"]["code"] == "FORBIDDEN"
+    assert only_error(body)["extensions"]["code"] == "FORBIDDEN"
     assert (await User.get(id=org.users["target"].id)).is_active is True
     assert (await User.get(id=org.users["target"].id)).manager_id == org.users["manager"].id
     assert await refused(client, org.token("target")) is None
-    assert len(await events(AuditAction.ACCESS_DENIED)) == 1
+    assert len(await audit_events(AuditAction.ACCESS_DENIED)) == 1
 
 
 async def test_the_last_admin_cannot_be_deactivated(client, org):
     body = await gql(client, DEACTIVATE, {"id": org.id("admin")}, org.token("hr"))
-    assert error(body)["extensions"] == {"code": "FORBIDDEN", "reason": "last_admin"}
+    assert only_error(body)["extensions"] == {"code": "FORBIDDEN", "reason": "last_admin"}
     assert (await User.get(id=org.users["admin"].id)).is_active is True
     assert await refused(client, org.token("admin")) is None
 
@@ -234,11 +227,11 @@ async def test_deactivating_an_inactive_user_changes_nothing(client, org):
     await gql(client, DEACTIVATE, {"id": org.id("target")}, org.token("hr"))
     body = await gql(client, DEACTIVATE, {"id": org.id("target")}, org.token("admin"))
     assert body["data"]["deactivateUser"] == {"isActive": False}
-    assert len(await events(AuditAction.USER_DEACTIVATED)) == 1
+    assert len(await audit_events(AuditAction.USER_DEACTIVATED)) == 1
 
 
 async def test_deactivate_a_missing_user(client, org):
     body = await gql(
         client, DEACTIVATE, {"id": "00000000-0000-4000-8000-000000000000"}, org.token("hr")
     )
-    assert error(body)["extensions"] == {"code": "NOT_FOUND", "field": "userId"}
+    assert only_error(body)["extensions"] == {"code": "NOT_FOUND", "field": "userId"}

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from staffgraph.models import AuditAction, AuditEvent, Department, User, UserRole
+from staffgraph.models import AuditAction, Department, User, UserRole
 from tests.conftest import TEST_PASSWORD, gql
-from tests.permissions_org import Org, build_org
+from tests.permissions_org import Org, audit_events, build_org, only_error
 
 CREATE = """
 mutation($input: CreateUserInput!) {
@@ -37,16 +37,6 @@ SET_SALARY = (
 @pytest.fixture
 async def org(app: Any) -> Org:
     return await build_org(app)
-
-
-def error(body: dict[str, Any]) -> dict[str, Any]:
-    assert body["data"] is None, body
-    [only] = body["errors"]
-    return only
-
-
-async def events(action: AuditAction) -> list[AuditEvent]:
-    return list(await AuditEvent.filter(action=action).order_by("at", "id"))
 
 
 async def snapshot() -> list[dict[str, Any]]:
@@ -84,7 +74,7 @@ async def test_hr_creates_an_employee(app, client, org):
     assert user.password_hash is not None
     assert TEST_PASSWORD not in user.password_hash
     assert await app.state.services.passwords.verify(TEST_PASSWORD, user.password_hash)
-    [event] = await events(AuditAction.USER_CREATED)
+    [event] = await audit_events(AuditAction.USER_CREATED)
     assert (event.actor_id, event.target_id) == (org.users["hr"].id, user.id)
     assert event.detail == "roles: EMPLOYEE"
 
@@ -100,10 +90,10 @@ async def test_hr_may_grant_manager(client, org):
 async def test_hr_may_not_grant_hr_or_admin(client, org, role):
     before = await snapshot()
     body = await gql(client, CREATE, {"input": new_user(roles=[role])}, org.token("hr"))
-    assert error(body)["extensions"]["code"] == "FORBIDDEN"
-    assert error(body)["message"] == "Not allowed: granting HR or ADMIN requires ADMIN"
+    assert only_error(body)["extensions"]["code"] == "FORBIDDEN"
+    assert only_error(body)["message"] == "Not allowed: granting HR or ADMIN requires ADMIN"
     assert await snapshot() == before
-    assert [e.detail for e in await events(AuditAction.ACCESS_DENIED)] == [
+    assert [e.detail for e in await audit_events(AuditAction.ACCESS_DENIED)] == [
         "granting HR or ADMIN requires ADMIN"
     ]
 
@@ -118,9 +108,9 @@ async def test_others_may_not_create_users(client, org, viewer):
     before = await snapshot()
     body = await gql(client, CREATE, {"input": new_user()}, org.token(viewer))
     code = "UNAUTHENTICATED" if viewer == "anonymous" else "FORBIDDEN"
-    assert error(body)["extensions"]["code"] == code
+    assert only_error(body)["extensions"]["code"] == code
     assert await snapshot() == before
-    assert len(await events(AuditAction.USER_CREATED)) == 0
+    assert len(await audit_events(AuditAction.USER_CREATED)) == 0
 
 
 @pytest.mark.parametrize(
@@ -143,7 +133,7 @@ async def test_others_may_not_create_users(client, org, viewer):
 async def test_create_user_validates_its_input(client, org, overrides, field):
     before = await snapshot()
     body = await gql(client, CREATE, {"input": new_user(**overrides)}, org.token("hr"))
-    assert error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": f"input.{field}"}
+    assert only_error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": f"input.{field}"}
     assert await snapshot() == before
 
 
@@ -155,7 +145,7 @@ async def test_create_user_with_a_missing_reference(client, org, field):
         {"input": new_user(**{field: "00000000-0000-4000-8000-000000000000"})},
         org.token("hr"),
     )
-    assert error(body)["extensions"] == {"code": "NOT_FOUND", "field": f"input.{field}"}
+    assert only_error(body)["extensions"] == {"code": "NOT_FOUND", "field": f"input.{field}"}
 
 
 # --- updateUser --------------------------------------------------------------------------
@@ -183,7 +173,7 @@ async def test_hr_updates_work_and_private_details(client, org):
     user = await User.get(id=org.users["target"].id)
     assert (user.job_title, user.date_of_birth) == ("Senior Engineer", date(1990, 2, 3))
     assert (user.department_id, user.manager_id) == (sales.id, org.users["director"].id)
-    [event] = await events(AuditAction.USER_UPDATED)
+    [event] = await audit_events(AuditAction.USER_UPDATED)
     assert event.target_id == user.id
     assert event.detail == (
         "changed jobTitle, phone, homeAddress, dateOfBirth, departmentId, managerId"
@@ -209,7 +199,7 @@ async def test_omitted_fields_stay_and_null_clears(client, org):
 async def test_an_update_that_changes_nothing_is_not_audited(client, org):
     same = {"jobTitle": org.users["target"].job_title}
     await gql(client, UPDATE, {"id": org.id("target"), "input": same}, org.token("hr"))
-    assert await events(AuditAction.USER_UPDATED) == []
+    assert await audit_events(AuditAction.USER_UPDATED) == []
 
 
 @pytest.mark.parametrize("viewer", ["admin", "manager", "target"])
@@ -218,9 +208,9 @@ async def test_only_hr_updates_users(client, org, viewer):
     body = await gql(
         client, UPDATE, {"id": org.id("target"), "input": {"jobTitle": "X"}}, org.token(viewer)
     )
-    assert error(body)["extensions"] == {"code": "FORBIDDEN", "rule": "HR"}
+    assert only_error(body)["extensions"] == {"code": "FORBIDDEN", "rule": "HR"}
     assert await snapshot() == before
-    assert len(await events(AuditAction.ACCESS_DENIED)) == 1
+    assert len(await audit_events(AuditAction.ACCESS_DENIED)) == 1
 
 
 @pytest.mark.parametrize(
@@ -235,7 +225,7 @@ async def test_no_management_cycles(client, org, who, new_manager):
         {"id": org.id(who), "input": {"managerId": org.id(new_manager)}},
         org.token("hr"),
     )
-    assert error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": "input.managerId"}
+    assert only_error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": "input.managerId"}
     assert await snapshot() == before
 
 
@@ -247,7 +237,7 @@ async def test_a_manager_must_be_active(client, org):
         {"id": org.id("target"), "input": {"managerId": org.id("colleague")}},
         org.token("hr"),
     )
-    assert error(body)["extensions"] == {"code": "NOT_FOUND", "field": "input.managerId"}
+    assert only_error(body)["extensions"] == {"code": "NOT_FOUND", "field": "input.managerId"}
 
 
 @pytest.mark.parametrize(
@@ -266,7 +256,7 @@ async def test_a_manager_must_be_active(client, org):
 async def test_update_user_validates_its_input(client, org, changes, field):
     before = await snapshot()
     body = await gql(client, UPDATE, {"id": org.id("target"), "input": changes}, org.token("hr"))
-    assert error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": f"input.{field}"}
+    assert only_error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": f"input.{field}"}
     assert await snapshot() == before
 
 
@@ -277,7 +267,7 @@ async def test_update_a_missing_user(client, org):
         {"id": "00000000-0000-4000-8000-000000000000", "input": {"jobTitle": "X"}},
         org.token("hr"),
     )
-    assert error(body)["extensions"]["code"] == "NOT_FOUND"
+    assert only_error(body)["extensions"]["code"] == "NOT_FOUND"
 
 
 # --- updateMyProfile ---------------------------------------------------------------------
@@ -294,7 +284,7 @@ async def test_everyone_updates_their_own_profile(client, org):
     user = await User.get(id=org.users["target"].id)
     assert (user.display_name, user.phone, user.home_address) == ("Tee", "+44 1234 567890", None)
     assert user.job_title == org.users["target"].job_title
-    [event] = await events(AuditAction.USER_UPDATED)
+    [event] = await audit_events(AuditAction.USER_UPDATED)
     assert (event.actor_id, event.target_id) == (user.id, user.id)
     assert event.detail == "changed displayName, phone, homeAddress"
 
@@ -318,13 +308,13 @@ async def test_my_profile_cannot_reach_other_fields(client, org):
 async def test_my_profile_validates(client, org, changes, field):
     before = await snapshot()
     body = await gql(client, MY_PROFILE, {"input": changes}, org.token("target"))
-    assert error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": f"input.{field}"}
+    assert only_error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": f"input.{field}"}
     assert await snapshot() == before
 
 
 async def test_my_profile_needs_a_viewer(client, org):
     body = await gql(client, MY_PROFILE, {"input": {"displayName": "X"}})
-    assert error(body)["extensions"]["code"] == "UNAUTHENTICATED"
+    assert only_error(body)["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 # --- setSalary ---------------------------------------------------------------------------
@@ -336,7 +326,7 @@ async def test_hr_sets_a_salary(client, org):
     )
     assert body["data"]["setSalary"] == {"salary": 61_500}
     assert (await User.get(id=org.users["target"].id)).salary == 61_500
-    [event] = await events(AuditAction.SALARY_CHANGED)
+    [event] = await audit_events(AuditAction.SALARY_CHANGED)
     assert (event.actor_id, event.target_id) == (org.users["hr"].id, org.users["target"].id)
     assert "61" not in (event.detail or "")
 
@@ -344,10 +334,10 @@ async def test_hr_sets_a_salary(client, org):
 async def test_hr_never_sets_their_own_salary(client, org):
     before = await snapshot()
     body = await gql(client, SET_SALARY, {"id": org.id("hr"), "salary": 999_999}, org.token("hr"))
-    assert error(body)["extensions"] == {"code": "FORBIDDEN", "rule": "HR & not self"}
+    assert only_error(body)["extensions"] == {"code": "FORBIDDEN", "rule": "HR & not self"}
     assert await snapshot() == before
-    assert await events(AuditAction.SALARY_CHANGED) == []
-    [denied] = await events(AuditAction.ACCESS_DENIED)
+    assert await audit_events(AuditAction.SALARY_CHANGED) == []
+    [denied] = await audit_events(AuditAction.ACCESS_DENIED)
     assert denied.target_id == org.users["hr"].id
 
 
@@ -355,7 +345,7 @@ async def test_hr_never_sets_their_own_salary(client, org):
 async def test_only_hr_sets_salaries(client, org, viewer):
     before = await snapshot()
     body = await gql(client, SET_SALARY, {"id": org.id("target"), "salary": 1}, org.token(viewer))
-    assert error(body)["extensions"]["code"] == "FORBIDDEN"
+    assert only_error(body)["extensions"]["code"] == "FORBIDDEN"
     assert await snapshot() == before
 
 
@@ -365,17 +355,17 @@ async def test_salary_must_be_sane(client, org, salary):
     body = await gql(
         client, SET_SALARY, {"id": org.id("target"), "salary": salary}, org.token("hr")
     )
-    assert error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": "salary"}
+    assert only_error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": "salary"}
     assert await snapshot() == before
 
 
 async def test_set_salary_of_a_missing_user(client, org):
     missing = {"id": "00000000-0000-4000-8000-000000000000", "salary": 1}
     body = await gql(client, SET_SALARY, missing, org.token("hr"))
-    assert error(body)["extensions"] == {"code": "NOT_FOUND", "field": "userId"}
+    assert only_error(body)["extensions"] == {"code": "NOT_FOUND", "field": "userId"}
     # whoever may not set salaries learns nothing about which ids exist
     body = await gql(client, SET_SALARY, missing, org.token("manager"))
-    assert error(body)["extensions"]["code"] == "FORBIDDEN"
+    assert only_error(body)["extensions"]["code"] == "FORBIDDEN"
 
 
 @pytest.mark.parametrize("round_", range(4))
