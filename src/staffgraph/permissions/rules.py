@@ -259,7 +259,11 @@ class Not(Rule):
 
 
 class _Combined(Rule):
+    """``|`` and ``&``: one implementation, told apart by the decision that settles them."""
+
     joiner = ""
+    #: the answer that ends the evaluation: True for ``|``, False for ``&``
+    decisive = True
     rules: tuple[Rule, ...] = ()
 
     def __init__(self, *rules: Rule) -> None:
@@ -273,50 +277,47 @@ class _Combined(Rule):
         self.label = f" {self.joiner} ".join(
             f"({r.label})" if isinstance(r, _Combined) else r.label for r in self.rules
         )
+        parts = [r.always_allows for r in self.rules]
+        self.always_allows = any(parts) if self.decisive else all(parts)
 
     def mentions(self, kind: type[Rule]) -> bool:
         return isinstance(self, kind) or any(r.mentions(kind) for r in self.rules)
+
+    def check(self, ctx: Context, target: Any) -> Decision:
+        return _combine(self.rules, 0, self.decisive, ctx, target)
+
+    def residual_check(self) -> Check:
+        if len(self.rules) != 2:
+            return self.check
+        first, second = (rule.residual_check() for rule in self.rules)
+        rules, decisive = self.rules, self.decisive
+
+        def combined(ctx: Context, target: Any) -> Decision:
+            decision = first(ctx, target)
+            if isinstance(decision, bool):
+                return decisive if decision is decisive else second(ctx, target)
+            return _combine_later(decision, rules, 1, decisive, ctx, target)
+
+        return combined
+
+    def specialise(self, roles: frozenset[Role]) -> Rule | bool:
+        rest: list[Rule] = []
+        for rule in self.rules:
+            part = rule.specialise(roles)
+            if part is self.decisive:
+                return self.decisive
+            if not isinstance(part, bool):
+                rest.append(part)
+        if not rest:
+            return not self.decisive
+        return rest[0] if len(rest) == 1 else type(self)(*rest)
 
 
 class AnyOf(_Combined):
     """Allows when any of its rules allows."""
 
     joiner = "|"
-
-    def __init__(self, *rules: Rule) -> None:
-        super().__init__(*rules)
-        self.always_allows = any(r.always_allows for r in self.rules)
-
-    def check(self, ctx: Context, target: Any) -> Decision:
-        return _any(self.rules, 0, ctx, target)
-
-    def residual_check(self) -> Check:
-        if len(self.rules) != 2:
-            return self.check
-        first, second = (rule.residual_check() for rule in self.rules)
-        rules = self.rules
-
-        def either(ctx: Context, target: Any) -> Decision:
-            decision = first(ctx, target)
-            if decision is True:
-                return True
-            if decision is False:
-                return second(ctx, target)
-            return _any_async(decision, rules, 1, ctx, target)
-
-        return either
-
-    def specialise(self, roles: frozenset[Role]) -> Rule | bool:
-        rest: list[Rule] = []
-        for rule in self.rules:
-            part = rule.specialise(roles)
-            if part is True:
-                return True
-            if part is not False:
-                rest.append(part)
-        if not rest:
-            return False
-        return rest[0] if len(rest) == 1 else AnyOf(*rest)
+    decisive = True
 
     def before_target(self) -> Rule:
         if not self.needs_target:
@@ -330,41 +331,7 @@ class AllOf(_Combined):
     """Allows when every one of its rules allows."""
 
     joiner = "&"
-
-    def __init__(self, *rules: Rule) -> None:
-        super().__init__(*rules)
-        self.always_allows = all(r.always_allows for r in self.rules)
-
-    def check(self, ctx: Context, target: Any) -> Decision:
-        return _all(self.rules, 0, ctx, target)
-
-    def residual_check(self) -> Check:
-        if len(self.rules) != 2:
-            return self.check
-        first, second = (rule.residual_check() for rule in self.rules)
-        rules = self.rules
-
-        def both(ctx: Context, target: Any) -> Decision:
-            decision = first(ctx, target)
-            if decision is False:
-                return False
-            if decision is True:
-                return second(ctx, target)
-            return _all_async(decision, rules, 1, ctx, target)
-
-        return both
-
-    def specialise(self, roles: frozenset[Role]) -> Rule | bool:
-        rest: list[Rule] = []
-        for rule in self.rules:
-            part = rule.specialise(roles)
-            if part is False:
-                return False
-            if part is not True:
-                rest.append(part)
-        if not rest:
-            return True
-        return rest[0] if len(rest) == 1 else AllOf(*rest)
+    decisive = False
 
     def before_target(self) -> Rule:
         if not self.needs_target:
@@ -376,41 +343,31 @@ class AllOf(_Combined):
         return parts[0] if len(parts) == 1 else AllOf(*parts)
 
 
-def _any(rules: tuple[Rule, ...], start: int, ctx: Context, target: Any) -> Decision:
+def _combine(
+    rules: tuple[Rule, ...], start: int, decisive: bool, ctx: Context, target: Any
+) -> Decision:
+    """Left to right from ``start``: ``decisive`` at the first rule that answers it, the other
+    answer when none does, or an awaitable from the first rule that must load something."""
     for index in range(start, len(rules)):
         decision = rules[index].check(ctx, target)
-        if decision is True:
-            return True
-        if decision is not False:
-            return _any_async(decision, rules, index + 1, ctx, target)
-    return False
+        if decision is decisive:
+            return decisive
+        if not isinstance(decision, bool):
+            return _combine_later(decision, rules, index + 1, decisive, ctx, target)
+    return not decisive
 
 
-async def _any_async(
-    pending: Awaitable[bool], rules: tuple[Rule, ...], start: int, ctx: Context, target: Any
+async def _combine_later(
+    pending: Awaitable[bool],
+    rules: tuple[Rule, ...],
+    start: int,
+    decisive: bool,
+    ctx: Context,
+    target: Any,
 ) -> bool:
-    if await pending:
-        return True
-    rest = _any(rules, start, ctx, target)
-    return rest if isinstance(rest, bool) else await rest
-
-
-def _all(rules: tuple[Rule, ...], start: int, ctx: Context, target: Any) -> Decision:
-    for index in range(start, len(rules)):
-        decision = rules[index].check(ctx, target)
-        if decision is False:
-            return False
-        if decision is not True:
-            return _all_async(decision, rules, index + 1, ctx, target)
-    return True
-
-
-async def _all_async(
-    pending: Awaitable[bool], rules: tuple[Rule, ...], start: int, ctx: Context, target: Any
-) -> bool:
-    if not await pending:
-        return False
-    rest = _all(rules, start, ctx, target)
+    if await pending is decisive:
+        return decisive
+    rest = _combine(rules, start, decisive, ctx, target)
     return rest if isinstance(rest, bool) else await rest
 
 
