@@ -443,7 +443,9 @@ def test_public_url_defaults_to_the_served_address(
     from staffgraph.cli import default_public_url
 
     monkeypatch.chdir(tmp_path)  # no .env
-    monkeypatch.delenv("STAFFGRAPH_PUBLIC_URL", raising=False)
+    # set then delete, so that monkeypatch restores the variable the code under test sets
+    monkeypatch.setenv("STAFFGRAPH_PUBLIC_URL", "unset by the test")
+    monkeypatch.delenv("STAFFGRAPH_PUBLIC_URL")
     default_public_url(Namespace(host=host, port=port, ssl_certfile=certfile))
     assert os.environ.get("STAFFGRAPH_PUBLIC_URL") == expected
 
