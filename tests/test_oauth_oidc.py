@@ -139,6 +139,21 @@ async def test_a_replayed_callback_fails(oauth, oidc_provider):
     assert await OAuthLoginCode.all().count() == 1
 
 
+async def test_a_head_request_spends_no_state(oauth, oidc_provider):
+    """A link prefetcher's HEAD must not break the sign-in the user is in the middle of."""
+    await make_user("ada@example.com")
+    oidc_provider.knobs.account = Account("sub-ada", "ada@example.com")
+    browser = await oauth.browser()
+    location = await browser.at_provider(await browser.authorize())
+    for path in (location.removeprefix(PUBLIC_URL), "/auth/oauth/corp/authorize"):
+        head = await browser.client.head(path)
+        assert head.status_code == 405
+        assert head.headers["allow"] == "GET"
+
+    response = await browser.callback(location)
+    assert "code" in redirect_target(response)[1]
+
+
 async def test_a_callback_in_another_browser_fails(oauth, oidc_provider):
     """Login CSRF: a code and state from the attacker's own sign-in, delivered to a victim."""
     await make_user("mallory@example.com")

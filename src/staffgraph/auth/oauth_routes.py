@@ -157,9 +157,16 @@ def oauth_routes(services: Services) -> list[Route]:
 
 
 def _never_fails(handler: Handler) -> Handler:
-    """Turn refusals into JSON 4xx, and anything unexpected into a logged ``server_error``."""
+    """Answer GET only; turn refusals into JSON 4xx, and anything unexpected into a logged
+    ``server_error``."""
 
     async def endpoint(request: Request) -> Response:
+        if request.method != "GET":
+            # Starlette adds HEAD to GET routes; a prefetcher's HEAD must not spend the
+            # one-time state of the sign-in the user is in the middle of
+            refusal = _refusal(E.INVALID_REQUEST, 405)
+            refusal.headers["Allow"] = "GET"
+            return refusal
         try:
             return await handler(request)
         except _Refused as refused:
