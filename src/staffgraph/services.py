@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from staffgraph.auth.passwords import PasswordHasher
 from staffgraph.auth.ratelimit import LoginLimiter, limits_storage
 from staffgraph.auth.revocation import RevocationStore
 from staffgraph.auth.tokens import TokenService
+from staffgraph.resolvers.housekeeping import prune_periodically
 from staffgraph.settings import Settings
 
 log = logging.getLogger("staffgraph")
@@ -42,6 +44,7 @@ class Services:
     revocations: RevocationStore
     login_limiter: LoginLimiter
     redis: Redis | None = None
+    _pruner: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -62,9 +65,14 @@ class Services:
         await self.revocations.start()
         await self.revocations.load()
         await self.passwords.warm_up()
+        self._pruner = asyncio.create_task(prune_periodically(self.settings.access_token_ttl))
 
     async def stop(self) -> None:
         """Release connections and threads."""
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
         await self.revocations.stop()
         await self.login_limiter.close()
         if self.redis is not None:
