@@ -23,11 +23,12 @@ from tortoise.context import TortoiseContext
 from tortoise.contrib.test import truncate_all_models
 
 from staffgraph.app import create_app
+from staffgraph.configuration import load_configuration
 from staffgraph.context import Viewer
 from staffgraph.db import apply_migrations, tortoise_config
 from staffgraph.models import Role, Session, User, UserRole
 from staffgraph.services import Services
-from staffgraph.settings import Settings, load_settings
+from staffgraph.settings import Settings
 
 TEST_DATABASE_URL = os.environ.get("STAFFGRAPH_TEST_DATABASE_URL", "sqlite")
 TEST_REDIS_URL = os.environ.get("STAFFGRAPH_TEST_REDIS_URL") or None
@@ -45,7 +46,7 @@ def test_settings(**overrides: Any) -> Settings:
         "bcrypt_rounds": 4,
     }
     values.update(overrides)
-    return load_settings(**values)
+    return load_configuration(**values)
 
 
 @pytest.fixture(scope="session")

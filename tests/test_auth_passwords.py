@@ -14,8 +14,8 @@ from pathlib import Path
 import bcrypt
 import pytest
 
+from staffgraph.auth.password_policy import COMMON_PASSWORDS_FILE, check_new_password, is_common
 from staffgraph.auth.passwords import PasswordHasher, default_workers
-from staffgraph.auth.policy import COMMON_PASSWORDS_FILE, check_new_password, is_common
 from staffgraph.errors import BadUserInput
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from staffgraph.auth.oauth_config import load_oauth_config
-from staffgraph.auth.oauth_state import MemoryStateStore
-from staffgraph.settings import Settings, SettingsError, load_settings
+from staffgraph.auth.oauth.config import load_oauth_config
+from staffgraph.auth.oauth.state import MemoryStateStore
+from staffgraph.configuration import load_configuration
+from staffgraph.settings import Settings, SettingsError
 
 JWT_SECRET = "s" * 48
 
@@ -167,12 +168,12 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path, monkeypatch):
     )
 
 
-def test_load_settings_reports_provider_problems(monkeypatch):
+def test_load_configuration_reports_provider_problems(monkeypatch):
     monkeypatch.delenv("STAFFGRAPH_OAUTH_CORP_CLIENT_SECRET", raising=False)
     monkeypatch.setenv("STAFFGRAPH_OAUTH_CORP_ISSUER", "https://idp.example")
     monkeypatch.setenv("STAFFGRAPH_OAUTH_CORP_CLIENT_ID", "x")
     with pytest.raises(SettingsError) as info:
-        load_settings(
+        load_configuration(
             _env_file=None,
             jwt_secret=JWT_SECRET,
             oauth_providers="corp",

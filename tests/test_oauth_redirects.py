@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from staffgraph.auth.oauth_redirects import RedirectAllowList, with_params
+from staffgraph.auth.oauth.redirects import RedirectAllowList, with_params
 
 ALLOWED = RedirectAllowList(
     ["https://app.example.com/auth", "http://localhost:5173/", "https://[::1]:8443/cb"]

@@ -26,29 +26,26 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from tortoise import connections
 from tortoise.contrib.starlette import RegisterTortoise
 
-from staffgraph.auth.oauth_routes import oauth_routes
+from staffgraph.auth.oauth.routes import oauth_routes
 from staffgraph.auth.tokens import TokenError
+from staffgraph.configuration import load_configuration
 from staffgraph.context import Context, Viewer
 from staffgraph.db import tortoise_config
-from staffgraph.http_security import (
-    MAX_BODY_BYTES,
-    BodyLimit,
-    SecurityHeaders,
-    UnhandledErrors,
-    batch_problem,
-    client_address,
-    cors_middleware,
-    graphiql_response,
-    http_exception_handler,
-    refuse_graphql_request,
-)
+from staffgraph.http.body_limit import MAX_BODY_BYTES, BodyLimit
+from staffgraph.http.client_address import client_address
+from staffgraph.http.cors import cors_middleware
+from staffgraph.http.graphiql import graphiql_response
+from staffgraph.http.headers import SecurityHeaders
+from staffgraph.http.refusals import batch_problem, refuse_graphql_request
+from staffgraph.http.responses import http_exception_handler
+from staffgraph.http.unhandled import UnhandledErrors
 from staffgraph.loaders import Loaders
 from staffgraph.logging_setup import AccessLog, configure_logging
-from staffgraph.ratelimit import RateLimit, RequestRateLimiter
+from staffgraph.ratelimits.request_limits import RateLimit, RequestRateLimiter
 from staffgraph.schema import build_schema
 from staffgraph.schema.security import finalize_errors, hides_schema
 from staffgraph.services import Services
-from staffgraph.settings import Settings, load_settings
+from staffgraph.settings import Settings
 
 log = logging.getLogger("staffgraph")
 
@@ -223,7 +220,7 @@ def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> 
 
     ``manage_orm=False`` leaves Tortoise to the caller (the tests own the database).
     """
-    settings = settings or load_settings()
+    settings = settings or load_configuration()
     services = Services.build(settings)
     view = StaffGraphView(services)
 
@@ -276,6 +273,6 @@ def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> 
 
 def create_app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory`` (used by ``staffgraph serve --workers N``)."""
-    settings = load_settings()
+    settings = load_configuration()
     configure_logging(settings)  # each worker process sets up its own logging
     return create_app(settings)

@@ -12,7 +12,8 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
-from staffgraph.settings import Settings, SettingsError, load_settings
+from staffgraph.configuration import load_configuration
+from staffgraph.settings import Settings, SettingsError
 
 
 class CliError(Exception):
@@ -30,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _settings() -> Settings:
     try:
-        return load_settings()
+        return load_configuration()
     except SettingsError as exc:
         raise CliError("unusable settings: " + "; ".join(exc.problems)) from None
 
@@ -111,7 +112,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from staffgraph.app import create_app
     from staffgraph.db import apply_migrations
-    from staffgraph.http_security import MAX_BODY_BYTES
+    from staffgraph.http.body_limit import MAX_BODY_BYTES
     from staffgraph.logging_setup import configure_logging
 
     if args.workers < 1:

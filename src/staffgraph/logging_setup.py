@@ -144,7 +144,7 @@ def configure_logging(
 class AccessLog:
     """ASGI middleware: one ``staffgraph.access`` line per HTTP request, once it is answered.
 
-    Runs inside :class:`~staffgraph.http_security.SecurityHeaders` (for the request id); the
+    Runs inside :class:`~staffgraph.http.headers.SecurityHeaders` (for the request id); the
     user id and client address come from the rate-limit middleware's scope state, the operation
     name from the GraphQL request guard.
     """

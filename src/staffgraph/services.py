@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from staffgraph.auth.passwords import PasswordHasher
-from staffgraph.auth.ratelimit import LoginLimiter, limits_storage
 from staffgraph.auth.revocation import RevocationStore
 from staffgraph.auth.tokens import TokenService
+from staffgraph.ratelimits.signin_limits import LoginLimiter
+from staffgraph.ratelimits.storage import limits_storage
 from staffgraph.resolvers.housekeeping import prune_periodically
 from staffgraph.settings import Settings
 

@@ -119,24 +119,6 @@ class Settings(BaseSettings):
             raise ValueError(f"not a rate limit such as '300/minute': {value!r}") from exc
         return value
 
-    @field_validator("jwt_private_key_file")
-    @classmethod
-    def _usable_private_key(cls, value: str | None) -> str | None:
-        from staffgraph.auth.keys import load_private_key
-
-        if value:
-            load_private_key(value)  # KeyConfigError (a ValueError) says which file and why
-        return value
-
-    @field_validator("jwt_previous_public_key_files")
-    @classmethod
-    def _usable_public_keys(cls, value: list[str]) -> list[str]:
-        from staffgraph.auth.keys import load_public_key
-
-        for path in value:
-            load_public_key(path)
-        return value
-
     @field_validator("database_url")
     @classmethod
     def _valid_database_url(cls, value: str) -> str:
@@ -221,10 +203,4 @@ def load_settings(**overrides: object) -> Settings:
             raise UnsafeSettingsError(problems)
     elif settings.jwt_secret and len(settings.jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
         raise SettingsError([f"STAFFGRAPH_JWT_SECRET is shorter than {MIN_JWT_SECRET_BYTES} bytes"])
-    if settings.oauth_providers or settings.oauth_redirect_allowlist:
-        # the per-provider STAFFGRAPH_OAUTH_<NAME>_* variables are dynamic: their parser checks them
-        from staffgraph.auth.oauth_config import load_oauth_config
-
-        env_file = overrides.get("_env_file", ".env")
-        load_oauth_config(settings, env_file=env_file if isinstance(env_file, str) else None)
     return settings

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 from tortoise.transactions import in_transaction
 
-from staffgraph.auth import oauth_errors as E
-from staffgraph.auth.oauth_errors import OAuthFailure
+from staffgraph.auth.oauth import errors as E
+from staffgraph.auth.oauth.errors import OAuthFailure
 from staffgraph.errors import BadUserInput, Unauthenticated
 from staffgraph.models import AuditAction, OAuthAccount, OAuthLoginCode, Role, User
 from staffgraph.resolvers.audit import record
@@ -29,8 +29,8 @@ from staffgraph.resolvers.staff import create_user
 from staffgraph.resolvers.validation import clean_email, clean_text
 
 if TYPE_CHECKING:
-    from staffgraph.auth.oauth_clients import Identity
-    from staffgraph.auth.oauth_config import OAuthConfig
+    from staffgraph.auth.oauth.clients import Identity
+    from staffgraph.auth.oauth.config import OAuthConfig
     from staffgraph.context import Context
 
 #: a login code's lifetime: long enough for the frontend to post it back, no longer

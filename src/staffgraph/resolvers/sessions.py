@@ -323,7 +323,7 @@ async def change_password(ctx: Context, current_password: str, new_password: str
     A wrong current password is BAD_USER_INPUT on ``currentPassword`` and counts as a failed
     sign-in for the account and the IP (so a stolen access token cannot be used to guess it).
     """
-    from staffgraph.auth.policy import check_new_password
+    from staffgraph.auth.password_policy import check_new_password
 
     viewer = _viewer(ctx)
     services = ctx.services

@@ -73,7 +73,7 @@ async def create_user(
 
     Shared by the ``createUser`` mutation, ``staffgraph create-user`` and ``seed``.
     """
-    from staffgraph.auth.policy import check_new_password
+    from staffgraph.auth.password_policy import check_new_password
 
     email = clean_email(email)
     name = clean_text(display_name, "displayName", max_length=200, required=True)

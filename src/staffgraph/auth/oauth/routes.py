@@ -6,7 +6,7 @@ browser to its ``redirect_to`` with a one-time ``code``; a failure once ``redire
 
 The browser binding is a signed, HttpOnly, SameSite=Lax cookie scoped to ``/auth/oauth``
 (Starlette's SessionMiddleware, keyed from the JWT secret or key), holding only a marker per
-pending state; the state's data itself stays server-side (:mod:`staffgraph.auth.oauth_state`).
+pending state; the state's data itself stays server-side (:mod:`staffgraph.auth.oauth.state`).
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from staffgraph.auth import oauth_errors as E
-from staffgraph.auth.oauth_clients import ProviderClient, build_providers
-from staffgraph.auth.oauth_config import OAuthConfig, load_oauth_config
-from staffgraph.auth.oauth_errors import OAuthFailure
-from staffgraph.auth.oauth_redirects import with_params
-from staffgraph.auth.oauth_state import STATE_TTL_SECONDS, state_store
+from staffgraph.auth.oauth import errors as E
+from staffgraph.auth.oauth.clients import ProviderClient, build_providers
+from staffgraph.auth.oauth.config import OAuthConfig, load_oauth_config
+from staffgraph.auth.oauth.errors import OAuthFailure
+from staffgraph.auth.oauth.redirects import with_params
+from staffgraph.auth.oauth.state import STATE_TTL_SECONDS, state_store
 from staffgraph.context import Context
-from staffgraph.http_security import client_address
+from staffgraph.http.client_address import client_address
 from staffgraph.loaders import Loaders
 from staffgraph.models import AuditAction
 from staffgraph.resolvers import oauth

@@ -7,9 +7,9 @@ GraphQL error, before the body is read.
 
 Counters live in process memory, or in Redis when ``REDIS_URL`` is set so that every instance
 spends one budget: the app passes the storage of the sign-in failure counters
-(:func:`staffgraph.auth.ratelimit.limits_storage`), one Redis connection pool for both, closed
-with the services. If the counter store does not answer, the request is let through and a
-warning logged: a Redis outage must not take the API down.
+(:func:`staffgraph.ratelimits.storage.limits_storage`), one Redis connection pool for
+both, closed with the services. If the counter store does not answer, the request is let
+through and a warning logged: a Redis outage must not take the API down.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from staffgraph.http_security import client_address, graphql_error_response
+from staffgraph.http.client_address import client_address
+from staffgraph.http.responses import graphql_error_response
 
-log = logging.getLogger("staffgraph.ratelimit")
+log = logging.getLogger("staffgraph.ratelimits.request_limits")
 
 NAMESPACE = "requests"
 #: probes must answer even when a client has spent its budget

@@ -4,8 +4,8 @@
 (JWKS signature, ``iss``, ``aud``, ``exp``, ``nonce``); :class:`GitHubProvider` signs in with
 GitHub's OAuth 2 and reads the verified primary email from its API. Both start the
 authorization code flow with PKCE S256 and a one-time ``state`` (stored by
-:mod:`staffgraph.auth.oauth_state`), and turn every protocol or network failure into an
-:class:`~staffgraph.auth.oauth_errors.OAuthFailure`.
+:mod:`staffgraph.auth.oauth.state`), and turn every protocol or network failure into an
+:class:`~staffgraph.auth.oauth.errors.OAuthFailure`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import httpx
 from joserfc.errors import JoseError
 from starlette.requests import Request
 
-from staffgraph.auth import oauth_errors as E
-from staffgraph.auth.oauth_config import OAuthConfig, ProviderConfig
-from staffgraph.auth.oauth_errors import OAuthFailure
-from staffgraph.auth.oauth_state import STATE_TTL_SECONDS, StateStore
+from staffgraph.auth.oauth import errors as E
+from staffgraph.auth.oauth.config import OAuthConfig, ProviderConfig
+from staffgraph.auth.oauth.errors import OAuthFailure
+from staffgraph.auth.oauth.state import STATE_TTL_SECONDS, StateStore
 
 with warnings.catch_warnings():
     # Authlib 1.9 warns on import that it would rather use the httpx2 package than httpx (the

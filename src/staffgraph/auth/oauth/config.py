@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-from staffgraph.auth.oauth_redirects import RedirectAllowList, is_loopback_host
+from staffgraph.auth.oauth.redirects import RedirectAllowList, is_loopback_host
 from staffgraph.settings import SettingsError
 
 if TYPE_CHECKING:
