@@ -47,8 +47,12 @@ async def test_logout_ends_only_the_current_session(client):
     assert body == {"data": {"logout": True}}
     assert not await works(client, one["accessToken"])
     assert await works(client, two["accessToken"])
-    # `me` is never an error: a revoked token is anonymous
-    assert await post(client, OK_QUERY, token=one["accessToken"]) == {"data": {"me": None}}
+    # `me` is null with the reason, so a client knows to refresh or sign in again
+    me = await post(client, OK_QUERY, token=one["accessToken"])
+    assert me["data"] == {"me": None}
+    assert [(e["path"], e["extensions"]) for e in me["errors"]] == [
+        (["me"], {"code": "UNAUTHENTICATED", "reason": "token_revoked"})
+    ]
     event = await AuditEvent.get(action=AuditAction.LOGOUT)
     assert event.ip_address == "127.0.0.1"
     # a second logout with the same token is refused like any revoked token

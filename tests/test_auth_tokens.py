@@ -122,6 +122,31 @@ async def test_an_expired_token_says_so(client, good_token):
     await refused_then_login_works(client, expired, "token_expired")
 
 
+async def me_of(client: Any, authorization: str | None) -> dict[str, Any]:
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    return await post(client, "{ me { email } }", headers=headers)
+
+
+async def test_me_without_a_token_is_null_and_no_error(client, good_token):
+    assert await me_of(client, None) == {"data": {"me": None}}
+
+
+async def test_me_with_a_refused_token_is_null_with_the_reason(client, good_token):
+    # a client that starts on `me` must learn to refresh, not take the user for signed out
+    claims = claims_of(good_token)
+    claims.update(iat=int(time.time()) - 3600, exp=int(time.time()) - 60)
+    cases = {
+        "token_expired": "Bearer " + hs256(claims, JWT_SECRET.encode()),
+        "invalid_token": "Bearer " + hs256(claims_of(good_token), b"other-key-" + b"z" * 40),
+    }
+    for reason, header in [*cases.items(), ("invalid_token", "Basic abc")]:
+        body = await me_of(client, header)
+        assert body["data"] == {"me": None}
+        assert [(e["path"], e["extensions"]) for e in body["errors"]] == [
+            (["me"], {"code": "UNAUTHENTICATED", "reason": reason})
+        ]
+
+
 @pytest.mark.parametrize("claim", ["exp", "iat", "sub", "sid", "jti", "aud", "iss"])
 async def test_a_missing_required_claim_is_refused(client, good_token, claim):
     claims = claims_of(good_token)

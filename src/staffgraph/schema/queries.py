@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from staffgraph.context import Info
+from staffgraph.errors import Unauthenticated
 from staffgraph.permissions import ANYONE, AUTHENTICATED, guarded
 from staffgraph.permissions import policy as p
 from staffgraph.resolvers import directory
@@ -22,6 +23,10 @@ from staffgraph.schema.types import (
 async def _me(info: Info) -> User | None:
     viewer_id = info.context.viewer_id
     if viewer_id is None:
+        # anonymous is null; a token that was refused is null with its reason, so a client's
+        # refresh logic fires on `me` as on any field that needs a user (API.md §9)
+        if info.context.auth_error is not None:
+            raise Unauthenticated("Authentication required", reason=info.context.auth_error)
         return None
     return await directory.get_user(info.context, viewer_id)  # type: ignore[return-value]
 
@@ -61,7 +66,12 @@ async def _audit_events(
 
 @strawberry.type(description="Reading the directory.")
 class Query:
-    me: User | None = guarded(ANYONE, "The signed-in user; null when anonymous.", resolver=_me)
+    me: User | None = guarded(
+        ANYONE,
+        "The signed-in user; null when anonymous, null with UNAUTHENTICATED (and its `reason`) "
+        "when the access token was refused.",
+        resolver=_me,
+    )
     user: User | None = guarded(AUTHENTICATED, "A user by id; null when absent.", resolver=_user)
     users: UserConnection = guarded(
         AUTHENTICATED, "Users, a page at a time (`first` at most 100).", resolver=_users
