@@ -26,6 +26,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with live_server(
         tmp_path_factory.mktemp("http"),
         STAFFGRAPH_CORS_ORIGINS=FRONTEND,
+        STAFFGRAPH_CORS_ALLOW_HEADERS="X-Custom-Trace",
         STAFFGRAPH_RATE_LIMIT="1000/minute",
     ) as s:
         yield s
@@ -197,8 +198,47 @@ def test_cors_preflight_for_another_origin(http: httpx.Client) -> None:
             "/graphql",
             headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
         )
-        assert response.status_code == 400
+        graphql_error(response, 400)
         assert "access-control-allow-origin" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "traceparent",
+        "tracestate",
+        "baggage",
+        "sentry-trace",
+        "apollographql-client-name",
+        "apollographql-client-version",
+        "x-request-id",
+        "X-Custom-Trace",
+    ],
+)
+def test_cors_preflight_allows_the_headers_clients_send(http: httpx.Client, header: str) -> None:
+    response = http.options(
+        "/graphql",
+        headers={
+            "Origin": FRONTEND,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": f"authorization, content-type, {header}",
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert header.lower() in response.headers["access-control-allow-headers"].lower()
+
+
+def test_cors_preflight_refusing_a_header_answers_json(http: httpx.Client) -> None:
+    response = http.options(
+        "/graphql",
+        headers={
+            "Origin": FRONTEND,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-not-allowed",
+        },
+    )
+    error = graphql_error(response, 400)["errors"][0]
+    assert error["extensions"]["field"] == "Access-Control-Request-Headers"
 
 
 def test_cors_on_actual_requests(http: httpx.Client) -> None:

@@ -254,7 +254,7 @@ def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> 
             Middleware(SecurityHeaders, trusted=settings.trusted_networks),
             Middleware(AccessLog),
             Middleware(UnhandledErrors),
-            *cors_middleware(settings.cors_origins),
+            *cors_middleware(settings.cors_origins, settings.cors_allow_headers),
             Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES),
             Middleware(
                 RateLimit,

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     introspection: Literal["public", "authenticated", "off"] | None = None
     graphiql: bool | None = None
     cors_origins: CommaList = Field(default_factory=list)
+    #: request headers allowed cross-origin besides the defaults (tracing, Apollo, ours)
+    cors_allow_headers: CommaList = Field(default_factory=list)
     trusted_proxies: CommaList = Field(default_factory=list)
     rate_limit: str = "300/minute"
     login_rate_limit: str = "10/15 minutes"
@@ -86,6 +88,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "cors_origins",
+        "cors_allow_headers",
         "trusted_proxies",
         "oauth_providers",
         "oauth_redirect_allowlist",
