@@ -8,7 +8,7 @@ import functools
 import gc
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from cross_web import HTTPException as ViewHTTPException
@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -37,7 +37,7 @@ from staffgraph.http.cors import cors_middleware
 from staffgraph.http.graphiql import graphiql_response
 from staffgraph.http.headers import SecurityHeaders
 from staffgraph.http.refusals import batch_problem, refuse_graphql_request
-from staffgraph.http.responses import http_exception_handler
+from staffgraph.http.responses import graphql_error_response, http_exception_handler
 from staffgraph.http.unhandled import UnhandledErrors
 from staffgraph.loaders import Loaders
 from staffgraph.logging_setup import AccessLog, configure_logging
@@ -215,6 +215,24 @@ async def jwks(request: Request) -> Response:
     )
 
 
+def schema_endpoint(sdl: str, policy: str) -> Callable[[Request], Awaitable[Response]]:
+    """``GET /graphql/schema.graphql``: the SDL with every ``@requires``, which introspection
+    cannot carry, under the introspection policy (``off``: 404; ``authenticated``: 401 without
+    a valid token)."""
+
+    async def schema_sdl(request: Request) -> Response:
+        if policy == "off":
+            return graphql_error_response(404, "NOT_FOUND", "Not Found")
+        if policy == "authenticated" and request.scope.get("state", {}).get("viewer") is None:
+            reason = request.scope.get("state", {}).get("auth_error") or "no_token"
+            return graphql_error_response(
+                401, "UNAUTHENTICATED", "Authentication required", reason=reason
+            )
+        return PlainTextResponse(sdl, headers={"Cache-Control": "no-cache"})
+
+    return schema_sdl
+
+
 def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> Starlette:
     """The staffgraph ASGI app.
 
@@ -244,6 +262,11 @@ def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> 
     app = Starlette(
         routes=[
             Route("/graphql", view),  # the view answers 405 itself, with its Allow
+            Route(
+                "/graphql/schema.graphql",
+                schema_endpoint(view.schema.as_str() + "\n", settings.introspection or "off"),
+                methods=["GET"],
+            ),
             WebSocketRoute("/graphql", view),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
