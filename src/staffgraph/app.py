@@ -36,6 +36,11 @@ from staffgraph.http.client_address import client_address
 from staffgraph.http.cors import cors_middleware
 from staffgraph.http.graphiql import graphiql_response
 from staffgraph.http.headers import SecurityHeaders
+from staffgraph.http.media_types import (
+    as_graphql_response,
+    is_request_error,
+    wants_graphql_response,
+)
 from staffgraph.http.refusals import batch_problem, refuse_graphql_request
 from staffgraph.http.responses import graphql_error_response, http_exception_handler
 from staffgraph.http.unhandled import UnhandledErrors
@@ -95,16 +100,19 @@ class StaffGraphView(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
-        refusal = refuse_graphql_request(request, graphiql=self.graphql_ide is not None)
-        if refusal is not None:
-            await refusal(scope, receive, send)
-            return
-        try:
-            response = await self.run(request)
-        except (ViewHTTPException, StarletteHTTPException) as exc:
-            status = exc.status_code
-            reason = exc.reason if isinstance(exc, ViewHTTPException) else exc.detail
-            response = request_error(status, reason)  # methods were refused above
+        response = refuse_graphql_request(request, graphiql=self.graphql_ide is not None)
+        if response is None:
+            try:
+                response = await self.run(request)
+            except (ViewHTTPException, StarletteHTTPException) as exc:
+                status = exc.status_code
+                reason = exc.reason if isinstance(exc, ViewHTTPException) else exc.detail
+                response = request_error(status, reason)  # methods were refused above
+        if response.media_type != "text/html" and wants_graphql_response(
+            request.headers.get("accept")
+        ):
+            failed = request.scope.get("state", {}).pop("graphql_request_error", False)
+            response = as_graphql_response(response, failed)
         await response(scope, receive, send)
 
     def decode_json(self, data: str | bytes) -> object:
@@ -127,6 +135,9 @@ class StaffGraphView(GraphQL[Context, None]):
     async def process_result(self, request: Request, result: Any) -> Any:
         request_id = request.scope.get("state", {}).get("request_id", "")
         finalize_errors(result.errors, request_id, hides_schema(self.services.settings))
+        if is_request_error(result):
+            # for GraphQL over HTTP's status codes: this request never reached execution
+            request.scope.setdefault("state", {})["graphql_request_error"] = True
         return await super().process_result(request, result)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
