@@ -31,6 +31,7 @@ from staffgraph.auth.tokens import TokenError
 from staffgraph.configuration import load_configuration
 from staffgraph.context import Context, Viewer
 from staffgraph.db import tortoise_config
+from staffgraph.errors import ApiError
 from staffgraph.http.body_limit import MAX_BODY_BYTES, BodyLimit
 from staffgraph.http.client_address import client_address
 from staffgraph.http.cors import cors_middleware
@@ -94,6 +95,8 @@ class StaffGraphView(GraphQL[Context, None]):
             allowed_origins=settings.cors_origins,
             **kwargs,
         )
+        if self.schema.documents is not None:  # type: ignore[attr-defined]
+            self.schema.documents.pin(services.documents.trusted_texts)  # type: ignore[attr-defined]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,6 +111,9 @@ class StaffGraphView(GraphQL[Context, None]):
                 status = exc.status_code
                 reason = exc.reason if isinstance(exc, ViewHTTPException) else exc.detail
                 response = request_error(status, reason)  # methods were refused above
+            except ApiError as exc:  # the request's persisted document could not be had
+                request.scope.setdefault("state", {})["graphql_request_error"] = True
+                response = JSONResponse({"errors": [exc.formatted]})
         if response.media_type != "text/html" and wants_graphql_response(
             request.headers.get("accept")
         ):
@@ -127,7 +133,23 @@ class StaffGraphView(GraphQL[Context, None]):
         elif not isinstance(decoded, dict):
             # a list (batching off), null, number or string is not a GraphQL request
             raise ViewHTTPException(400, "The request body must be a JSON object")
+        for item in decoded if isinstance(decoded, list) else [decoded]:
+            if "documentId" in item:
+                # GraphQL over HTTP names a trusted document at the top level; from here on it
+                # travels with the extensions, where strawberry passes it along
+                extensions = item.get("extensions")
+                if not isinstance(extensions, dict | None):
+                    raise ViewHTTPException(400, "`extensions` must be an object")
+                item["extensions"] = {**(extensions or {}), "documentId": item.pop("documentId")}
         return decoded
+
+    async def parse_http_body(self, request: Any) -> Any:
+        """The request's operations, each with the text of its persisted or trusted document."""
+        parsed = await super().parse_http_body(request)
+        documents = self.services.documents
+        for item in parsed if isinstance(parsed, list) else [parsed]:
+            item.query = await documents.resolve(item.query, item.extensions)
+        return parsed
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql_response(self.graphql_ide_html)

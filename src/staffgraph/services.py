@@ -12,6 +12,8 @@ from redis.asyncio import Redis
 from staffgraph.auth.passwords import PasswordHasher
 from staffgraph.auth.revocation import RevocationStore
 from staffgraph.auth.tokens import TokenService
+from staffgraph.documents.persisted import PersistedDocuments
+from staffgraph.documents.trusted import load_manifest
 from staffgraph.ratelimits.signin_limits import LoginLimiter
 from staffgraph.ratelimits.storage import limits_storage
 from staffgraph.resolvers.housekeeping import prune_periodically
@@ -37,13 +39,15 @@ def redis_client(url: str) -> Redis:
 
 @dataclass
 class Services:
-    """Settings plus the token, password, rate-limit and revocation services built from them."""
+    """Settings plus the token, password, rate-limit, revocation and document services built
+    from them."""
 
     settings: Settings
     tokens: TokenService
     passwords: PasswordHasher
     revocations: RevocationStore
     login_limiter: LoginLimiter
+    documents: PersistedDocuments
     redis: Redis | None = None
     _pruner: asyncio.Task[None] | None = None
 
@@ -57,6 +61,11 @@ class Services:
             passwords=PasswordHasher(settings.bcrypt_rounds),
             revocations=RevocationStore(settings.access_token_ttl, redis),
             login_limiter=LoginLimiter(settings.login_rate, limits_storage(settings.redis_url)),
+            documents=PersistedDocuments(
+                load_manifest(settings.trusted_documents) if settings.trusted_documents else {},
+                trusted_only=settings.trusted_documents_only,
+                redis=redis,
+            ),
             redis=redis,
         )
 

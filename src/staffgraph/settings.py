@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     max_cost: int = Field(5000, ge=10)
     default_list_size: int = Field(20, ge=1, le=1000)
     batching: bool = False
+    #: a manifest of trusted documents (graphql-codegen's or Apollo's format)
+    trusted_documents: str | None = None
+    #: run only the manifest's documents; other texts and APQ registration are refused
+    trusted_documents_only: bool = False
     max_operations: int = Field(10, ge=1, le=100)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -8,6 +8,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
+from staffgraph.documents.cache import DocumentCache
 from staffgraph.permissions.install import install_guards
 from staffgraph.permissions.prefetch import ChainFields
 from staffgraph.schema.extensions import ChainPrefetch, DenialAudit, ErrorCodes, OperationScope
@@ -21,6 +22,8 @@ class StaffSchema(strawberry.Schema):
 
     #: fields that may need the viewer's management chain (see :class:`ChainPrefetch`)
     chain_fields: ChainFields | None = None
+    #: documents parsed and validated already, by their text (see :class:`RequestGuard`)
+    documents: DocumentCache | None = None
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -43,6 +46,7 @@ def build_schema(**extra: Any) -> StaffSchema:
     )
     install_guards(schema)
     schema.chain_fields = ChainFields(schema)
+    schema.documents = DocumentCache()
     return schema
 
 

@@ -22,13 +22,14 @@ from graphql import (
     GraphQLError,
     GraphQLSyntaxError,
     Node,
-    OperationDefinitionNode,
     validate,
 )
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
+from staffgraph.documents.cache import DocumentCache, KnownDocument, known_document
+from staffgraph.documents.persisted import not_in_list
 from staffgraph.errors import INTERNAL_SERVER_ERROR, PUBLIC_CODES, BadUserInput
 from staffgraph.schema.extensions import GENERIC_MESSAGE, classify
 from staffgraph.schema.input_strings import check_input_strings
@@ -43,6 +44,8 @@ _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 _PARSER_LIMIT = re.compile(r"Document contains more than \d+ tokens")
 _DEFAULT_LIMITS = QueryLimits()
 _DEFAULT_MAX_TOKENS = 2000
+#: a schema built without a cache (tests of single pieces) remembers nothing
+_NO_CACHE = DocumentCache(max_documents=0)
 
 
 def strip_suggestions(message: str) -> str:
@@ -60,21 +63,26 @@ def _settings_of(execution_context: ExecutionContext) -> Settings | None:
     return getattr(services, "settings", None)
 
 
-def introspection_refusal(
-    document: DocumentNode, policy: str, signed_in: bool
-) -> GraphQLError | None:
-    """The error for a document that introspects when ``policy`` forbids it, else None."""
-    if policy == "public" or (policy == "authenticated" and signed_in):
-        return None
+def introspection_field(document: DocumentNode) -> FieldNode | None:
+    """The first ``__schema`` or ``__type`` field of ``document``, or None."""
     for node in _fields(document):
         if node.name.value in INTROSPECTION_ROOTS:
-            message = (
-                "Introspection is disabled"
-                if policy == "off"
-                else "Introspection requires a signed-in user"
-            )
-            return limit_error(message, "introspection", node)
+            return node
     return None
+
+
+def introspection_refusal(
+    field: FieldNode | None, policy: str, signed_in: bool
+) -> GraphQLError | None:
+    """The error for a document introspecting at ``field`` when ``policy`` forbids it."""
+    if field is None or policy == "public" or (policy == "authenticated" and signed_in):
+        return None
+    message = (
+        "Introspection is disabled"
+        if policy == "off"
+        else "Introspection requires a signed-in user"
+    )
+    return limit_error(message, "introspection", field)
 
 
 def _fields(document: DocumentNode) -> Iterator[FieldNode]:
@@ -90,7 +98,14 @@ def _fields(document: DocumentNode) -> Iterator[FieldNode]:
 
 
 class RequestGuard(SchemaExtension):
-    """Refuse oversized, introspecting (when not allowed) or unclean operations unexecuted."""
+    """Refuse oversized, introspecting (when not allowed) or unclean operations unexecuted.
+
+    A document seen before comes from the schema's :class:`DocumentCache`: it is not parsed or
+    validated again, and its limits are measured again only when it has variables.
+    """
+
+    #: the cached facts of this operation's document, when it was known already
+    _known: KnownDocument | None = None
 
     def on_operation(self) -> Iterator[None]:
         yield
@@ -104,9 +119,21 @@ class RequestGuard(SchemaExtension):
                 error.message = strip_suggestions(error.message)
 
     def on_parse(self) -> Iterator[None]:
-        settings = _settings_of(self.execution_context)
+        ctx = self.execution_context
+        services = getattr(ctx.context, "services", None)
+        documents = getattr(services, "documents", None)
+        text = ctx.query or ""
+        if documents is not None and not documents.allows(text):
+            raise not_in_list()  # before the text is even parsed
+        known = _cache_of(ctx).get(text)
+        if known is not None:
+            ctx.graphql_document = known.document  # strawberry parses no more
+            self._known = known
+            yield
+            return
+        settings = _settings_of(ctx)
         max_tokens = settings.max_tokens if settings else _DEFAULT_MAX_TOKENS
-        cast(dict[str, Any], self.execution_context.parse_options)["max_tokens"] = max_tokens
+        cast(dict[str, Any], ctx.parse_options)["max_tokens"] = max_tokens
         yield
         for error in self.execution_context.pre_execution_errors or ():
             if isinstance(error, GraphQLSyntaxError) and _PARSER_LIMIT.search(error.message):
@@ -130,15 +157,18 @@ class RequestGuard(SchemaExtension):
         settings = _settings_of(ctx)
         policy = settings.introspection if settings else "public"
         signed_in = getattr(ctx.context, "viewer", None) is not None
-        refusal = introspection_refusal(document, policy or "public", signed_in)
+        known = self._known
+        facts = known or known_document(document, introspection_field(document))
+        refusal = introspection_refusal(facts.introspection_field, policy or "public", signed_in)
         if refusal is None:
-            refusal = _unnamed_choice(ctx, document)
-        if refusal is None:
+            refusal = _unnamed_choice(ctx, facts.operations)
+        if refusal is None and (known is None or known.has_variables):
+            # the cost of `first: $n` depends on the variables: measured on every request
             limits = QueryLimits.from_settings(settings) if settings else _DEFAULT_LIMITS
             refusal = check_limits(ctx.schema._schema, document, ctx.variables, limits)
         if refusal is not None:
             return [refusal]
-        if ctx.validation_rules:
+        if known is None and ctx.validation_rules:
             errors = validate(
                 ctx.schema._schema,
                 document,
@@ -147,16 +177,26 @@ class RequestGuard(SchemaExtension):
             )
             if errors:
                 return errors
+        if known is not None and not ctx.variables:
+            return []  # its literal strings were checked when it became known
         bad_input = check_input_strings(document, ctx.variables)
-        return [bad_input] if bad_input is not None else []
+        if bad_input is not None:
+            return [bad_input]
+        if known is None and ctx.query:
+            _cache_of(ctx).put(ctx.query, facts)
+        return []
 
 
-def _unnamed_choice(ctx: ExecutionContext, document: DocumentNode) -> GraphQLError | None:
+def _cache_of(ctx: ExecutionContext) -> DocumentCache:
+    cache: DocumentCache | None = getattr(ctx.schema, "documents", None)
+    return cache if cache is not None else _NO_CACHE
+
+
+def _unnamed_choice(ctx: ExecutionContext, operations: int) -> GraphQLError | None:
     """Several operations and no ``operationName``: the spec's error (strawberry would quietly
     run the first one)."""
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     # strawberry keeps the name the request gave apart from the one it would infer
-    if len(operations) > 1 and getattr(ctx, "_provided_operation_name", None) is None:
+    if operations > 1 and getattr(ctx, "_provided_operation_name", None) is None:
         return GraphQLError(
             "Must provide operation name if query contains multiple operations.",
             extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
