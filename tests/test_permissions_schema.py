@@ -72,8 +72,9 @@ def test_a_rule_that_can_deny_is_checked_by_the_resolver_graphql_runs(
     if guard.rule.always_allows:
         return
     assert guard.resolve is not None
-    if graphql_field.args:
-        # strawberry's own path converts the arguments, then calls the guard
+    if graphql_field.args or graphql_field.subscribe is not None:
+        # strawberry's own path converts the arguments (or opens the event stream of a
+        # subscription), then calls the guard
         definition = graphql_field.extensions["strawberry-definition"]
         assert definition.base_resolver.wrapped_func is guard.resolve
     else:
@@ -98,7 +99,9 @@ async def _run(graphql_field: Any, guard: Guard, info: Any) -> Any:
     """Call the resolver graphql-core runs for this field (the guard for fields with
     arguments, which strawberry calls once it has converted them)."""
     assert guard.resolve is not None
-    if not graphql_field.args:
+    if graphql_field.subscribe is not None:
+        result = guard.resolve(info=info)  # a Subscription field's stream has no parent
+    elif not graphql_field.args:
         result = graphql_field.resolve(_root(), info)
     elif guard.attr is not None:
         result = guard.resolve(_root(), info)

@@ -93,6 +93,8 @@ class StaffGraphView(GraphQL[Context, None]):
             allow_queries_via_get=False,
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
             allowed_origins=settings.cors_origins,
+            # counts every operation in flight on a connection, subscriptions and queries alike
+            max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
             **kwargs,
         )
         if self.schema.documents is not None:  # type: ignore[attr-defined]
@@ -100,7 +102,12 @@ class StaffGraphView(GraphQL[Context, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                socket = scope.get("state", {}).get("socket")
+                if socket is not None:  # the connection is over: its session is not watched
+                    self.services.sockets.close(socket)
             return
         request = Request(scope=scope, receive=receive)
         response = refuse_graphql_request(request, graphiql=self.graphql_ide is not None)
@@ -195,6 +202,9 @@ class StaffGraphView(GraphQL[Context, None]):
         authorization = params.get("authorization") if isinstance(params, dict) else None
         if authorization is not None:
             context.viewer, context.auth_error = authenticate(self.services, str(authorization))
+        # its subscriptions end with its session: revoked anywhere, or its token expired
+        context.socket = self.services.sockets.open(context)
+        context.request.scope.setdefault("state", {})["socket"] = context.socket
         return None
 
 

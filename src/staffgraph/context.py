@@ -15,6 +15,7 @@ from staffgraph.models import Role
 
 if TYPE_CHECKING:
     from staffgraph.loaders import Loaders
+    from staffgraph.realtime.sockets import Socket
     from staffgraph.services import Services
 
 
@@ -58,6 +59,10 @@ class Context:
     pending_denials: list[dict[str, Any]] = field(default_factory=list)
     denials_dropped: int = 0
     operations: int = 0
+    #: audit events written by this operation, published once it ends (if they committed)
+    outbox: list[Any] = field(default_factory=list)
+    #: the WebSocket connection's live state (subscriptions end with its session)
+    socket: Socket | None = None
 
     def begin_operation(self) -> None:
         """Start one operation: fresh per-operation state, and a viewer still signed in.
@@ -68,9 +73,7 @@ class Context:
         expired since the connection opened stops counting, exactly as on its next HTTP request.
         """
         if self.operations:
-            self.loaders = type(self.loaders)()
-            self._subordinates = None
-            self._subordinates_task = None
+            self.fresh_reads()
         self.operations += 1
         viewer = self.viewer
         if viewer is None:
@@ -79,6 +82,13 @@ class Context:
             self.viewer, self.auth_error = None, "token_revoked"
         elif viewer.expires_at <= time.time():
             self.viewer, self.auth_error = None, "token_expired"
+
+    def fresh_reads(self) -> None:
+        """Forget what was read so far: the next reads (an operation, a subscription's event)
+        see the database as it is now."""
+        self.loaders = type(self.loaders)()
+        self._subordinates = None
+        self._subordinates_task = None
 
     @property
     def viewer_id(self) -> uuid.UUID | None:

@@ -16,6 +16,8 @@ from staffgraph.documents.persisted import PersistedDocuments
 from staffgraph.documents.trusted import load_manifest
 from staffgraph.ratelimits.signin_limits import LoginLimiter
 from staffgraph.ratelimits.storage import limits_storage
+from staffgraph.realtime.broker import Broker
+from staffgraph.realtime.sockets import SocketRegistry
 from staffgraph.resolvers.housekeeping import prune_periodically
 from staffgraph.settings import Settings
 
@@ -48,6 +50,8 @@ class Services:
     revocations: RevocationStore
     login_limiter: LoginLimiter
     documents: PersistedDocuments
+    broker: Broker
+    sockets: SocketRegistry
     redis: Redis | None = None
     _pruner: asyncio.Task[None] | None = None
 
@@ -55,17 +59,22 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         """Build every service from ``settings``; nothing connects until :meth:`start`."""
         redis = redis_client(settings.redis_url) if settings.redis_url else None
+        sockets = SocketRegistry()
+        revocations = RevocationStore(settings.access_token_ttl, redis)
+        revocations.on_revoked = sockets.sessions_revoked
         return cls(
             settings=settings,
             tokens=TokenService(settings),
             passwords=PasswordHasher(settings.bcrypt_rounds),
-            revocations=RevocationStore(settings.access_token_ttl, redis),
+            revocations=revocations,
             login_limiter=LoginLimiter(settings.login_rate, limits_storage(settings.redis_url)),
             documents=PersistedDocuments(
                 load_manifest(settings.trusted_documents) if settings.trusted_documents else {},
                 trusted_only=settings.trusted_documents_only,
                 redis=redis,
             ),
+            broker=Broker(redis),
+            sockets=sockets,
             redis=redis,
         )
 
@@ -74,6 +83,7 @@ class Services:
         # subscribe before loading, so a revocation published in between is not missed
         await self.revocations.start()
         await self.revocations.load()
+        await self.broker.start()
         await self.passwords.warm_up()
         self._pruner = asyncio.create_task(prune_periodically(self.settings.access_token_ttl))
 
@@ -84,6 +94,7 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pruner
         await self.revocations.stop()
+        await self.broker.stop()
         await self.login_limiter.close()
         if self.redis is not None:
             await self.redis.aclose()

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     #: run only the manifest's documents; other texts and APQ registration are refused
     trusted_documents_only: bool = False
     max_operations: int = Field(10, ge=1, le=100)
+    #: operations in flight on one WebSocket connection, subscriptions included
+    max_subscriptions_per_connection: int = Field(20, ge=1, le=1000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     public_url: str | None = None

@@ -21,6 +21,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,8 @@ class RevocationStore:
         self._next_prune = 0.0
         #: revocations Redis did not take, shared again once it answers
         self._unshared: dict[uuid.UUID, float] = {}
+        #: told the ids of sessions newly revoked, here or on another instance
+        self.on_revoked: Callable[[list[uuid.UUID]], None] | None = None
 
     def is_revoked(self, session_id: uuid.UUID) -> bool:
         """Whether tokens of ``session_id`` must be refused."""
@@ -191,9 +194,12 @@ class RevocationStore:
         self._add(found)
 
     def _add(self, entries: dict[uuid.UUID, float]) -> None:
+        new = [sid for sid in entries if sid not in self._revoked]
         for sid, until in entries.items():
             if until > self._revoked.get(sid, 0.0):
                 self._revoked[sid] = until
+        if new and self.on_revoked is not None:
+            self.on_revoked(new)
         now = time.time()
         if now >= self._next_prune:
             self._next_prune = now + 60

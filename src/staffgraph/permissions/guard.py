@@ -113,6 +113,7 @@ def guarded(
     name: str | None = None,
     mutation: bool = False,
     on_target: bool = False,
+    subscription: bool = False,
 ) -> Any:
     """A strawberry field that evaluates ``rule`` before it resolves.
 
@@ -123,6 +124,8 @@ def guarded(
       strawberry's fast path for plain attributes.
 
     ``audit`` writes ACCESS_DENIED events for denials of this field (sensitive data, mutations).
+    ``subscription``: ``resolver`` is the event stream of a ``Subscription`` field; the rule is
+    checked when the client subscribes, and each event's fields by their own rules.
     ``on_target``: the rule needs the object a mutation acts on, which only the resolver can
     load; the guard checks the part of the rule that needs no target (``MANAGER`` of
     ``MANAGER & management chain``) and the resolver must call :func:`require` with this same
@@ -150,7 +153,9 @@ def guarded(
             raise ValueError("a rule that can deny needs a resolver or an attr to guard")
         return strawberry.field(metadata={GUARD_KEY: Guard(rule, name or "")}, **options)
     object.__setattr__(guard, "resolve", wrapper)
-    return strawberry.field(resolver=wrapper, metadata={GUARD_KEY: guard}, **options)
+    return strawberry.field(
+        resolver=wrapper, metadata={GUARD_KEY: guard}, is_subscription=subscription, **options
+    )
 
 
 def _guard_attr(guard: Guard) -> Callable[..., Any]:

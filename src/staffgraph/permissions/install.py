@@ -48,6 +48,8 @@ def install_guards(schema: strawberry.Schema) -> int:
     for _, _, graphql_field, guard in guarded_fields(schema):
         if guard is None or guard.resolve is None or graphql_field.args:
             continue
+        if graphql_field.subscribe is not None:
+            continue  # its resolver is the event stream, not the value of each event
         definition = graphql_field.extensions[GraphQLCoreConverter.DEFINITION_BACKREF]
         resolve = direct_resolver(guard, _info_maker(info_class, definition))
         # lets the schema tests prove the resolver graphql-core runs is this guard's

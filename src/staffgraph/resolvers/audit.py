@@ -22,7 +22,7 @@ async def record(
     """Write one audit event with the request's client address and user agent."""
     if actor_id is None and ctx is not None:
         actor_id = ctx.viewer_id
-    return await AuditEvent.create(
+    event = await AuditEvent.create(
         action=action,
         actor_id=actor_id,
         target_id=target_id,
@@ -30,6 +30,9 @@ async def record(
         user_agent=(ctx.user_agent or "")[:500] or None if ctx else None,
         detail=detail[:1000] if detail else None,
     )
+    if ctx is not None:
+        ctx.outbox.append(event)  # published when the operation ends, if it committed
+    return event
 
 
 async def flush_denials(ctx: Context) -> None:
@@ -54,3 +57,4 @@ async def flush_denials(ctx: Context) -> None:
         )
     ctx.denials_dropped = 0
     await AuditEvent.bulk_create(events)
+    ctx.outbox.extend(events)

@@ -11,10 +11,17 @@ from strawberry.types import ExecutionContext
 from staffgraph.documents.cache import DocumentCache
 from staffgraph.permissions.install import install_guards
 from staffgraph.permissions.prefetch import ChainFields
-from staffgraph.schema.extensions import ChainPrefetch, DenialAudit, ErrorCodes, OperationScope
+from staffgraph.schema.extensions import (
+    ChainPrefetch,
+    DenialAudit,
+    ErrorCodes,
+    OperationScope,
+    PublishEvents,
+)
 from staffgraph.schema.mutations import Mutation
 from staffgraph.schema.queries import Query
 from staffgraph.schema.security import RequestGuard
+from staffgraph.schema.subscriptions import Subscription
 
 
 class StaffSchema(strawberry.Schema):
@@ -38,10 +45,19 @@ def build_schema(**extra: Any) -> StaffSchema:
     schema = StaffSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         # OperationScope first: every other extension sees the operation's own state and a
-        # viewer re-checked for it; RequestGuard next: its checks run before the others, its
-        # cleanup after them
-        extensions=[OperationScope, RequestGuard, DenialAudit, ErrorCodes, ChainPrefetch],
+        # viewer re-checked for it; PublishEvents ends last, once the operation's writes are
+        # over (the ACCESS_DENIED rows of DenialAudit included); RequestGuard's checks run
+        # before the others, its cleanup after them
+        extensions=[
+            OperationScope,
+            PublishEvents,
+            RequestGuard,
+            DenialAudit,
+            ErrorCodes,
+            ChainPrefetch,
+        ],
         **extra,
     )
     install_guards(schema)

@@ -13,6 +13,7 @@ from strawberry.types.graphql import OperationType
 from staffgraph.context import Context
 from staffgraph.errors import BAD_USER_INPUT, INTERNAL_SERVER_ERROR, PUBLIC_CODES
 from staffgraph.permissions.prefetch import prefetch_chain
+from staffgraph.realtime.publishing import publish_committed
 from staffgraph.resolvers.audit import flush_denials
 
 log = logging.getLogger("staffgraph.errors")
@@ -87,6 +88,17 @@ class DenialAudit(SchemaExtension):
         context = self.execution_context.context
         if getattr(context, "pending_denials", None):
             await flush_denials(context)
+
+
+class PublishEvents(SchemaExtension):
+    """Publish what the operation changed once it has ended, if it committed (see
+    :mod:`staffgraph.realtime.publishing`)."""
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        yield
+        context = self.execution_context.context
+        if isinstance(context, Context) and context.outbox:
+            await publish_committed(context)
 
 
 class OperationScope(SchemaExtension):
