@@ -44,10 +44,14 @@ async def test_only_committed_changes_are_published(services, db):
     ctx = Context(services=services, loaders=Loaders())
     subscriber = services.broker.subscribe("users")
     kept, dropped = await make_user("kept@example.com"), await make_user("dropped@example.com")
-    with pytest.raises(RuntimeError):
+
+    async def failing_change() -> None:
         async with in_transaction():
             await record(ctx, AuditAction.USER_UPDATED, target_id=dropped.id)
             raise RuntimeError("the change fails after its audit row was written")
+
+    with pytest.raises(RuntimeError):
+        await failing_change()
     async with in_transaction():
         await record(ctx, AuditAction.USER_UPDATED, target_id=kept.id)
     await publish_committed(ctx)
