@@ -87,6 +87,12 @@ async def mutate(client: httpx.AsyncClient, token: str, target: str, title: str)
     return time.perf_counter() - started
 
 
+async def arrival(socket: Socket, operation: str, sent: float) -> float:
+    """Seconds from ``sent`` until this subscriber's next event arrived."""
+    await socket.next_message(operation, within=60)
+    return time.perf_counter() - sent
+
+
 async def run(
     servers: list[LiveServer],
     target: str,
