@@ -31,6 +31,7 @@ from staffgraph.auth.tokens import TokenError
 from staffgraph.configuration import load_configuration
 from staffgraph.context import Context, Viewer
 from staffgraph.db import tortoise_config
+from staffgraph.errors import RETRY_AFTER_SECONDS
 from staffgraph.http.body_limit import MAX_BODY_BYTES, BodyLimit
 from staffgraph.http.client_address import client_address
 from staffgraph.http.cors import cors_middleware
@@ -187,7 +188,8 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """200 when the database (and Redis, when configured) answer, else 503."""
+    """200 when the database answers, else 503; Redis is reported (``degraded`` when it does
+    not answer) but does not fail readiness: every feature keeps working without it."""
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(READY_TIMEOUT_SECONDS):
@@ -198,11 +200,13 @@ async def readyz(request: Request) -> Response:
         checks["database"] = "unavailable"
     redis_ready = await request.app.state.services.redis_ready()
     if redis_ready is not None:
-        checks["redis"] = "ok" if redis_ready else "unavailable"
-    ready = all(v == "ok" for v in checks.values())
+        checks["redis"] = "ok" if redis_ready else "degraded"
+    ready = checks["database"] == "ok"
+    headers = None if ready else {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,
+        headers=headers,
     )
 
 
