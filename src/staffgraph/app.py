@@ -30,7 +30,7 @@ from staffgraph.auth.oauth.routes import oauth_routes
 from staffgraph.auth.tokens import TokenError
 from staffgraph.configuration import load_configuration
 from staffgraph.context import Context, Viewer
-from staffgraph.db import tortoise_config
+from staffgraph.db import DatabaseUnavailable, tortoise_config
 from staffgraph.errors import RETRY_AFTER_SECONDS
 from staffgraph.http.body_limit import MAX_BODY_BYTES, BodyLimit
 from staffgraph.http.client_address import client_address
@@ -44,7 +44,7 @@ from staffgraph.loaders import Loaders
 from staffgraph.logging_setup import AccessLog, configure_logging
 from staffgraph.ratelimits.request_limits import RateLimit, RequestRateLimiter
 from staffgraph.schema import build_schema
-from staffgraph.schema.security import finalize_errors, hides_schema
+from staffgraph.schema.security import finalize_errors, hides_schema, is_service_unavailable
 from staffgraph.services import Services
 from staffgraph.settings import Settings
 
@@ -128,6 +128,10 @@ class StaffGraphView(GraphQL[Context, None]):
     async def process_result(self, request: Request, result: Any) -> Any:
         request_id = request.scope.get("state", {}).get("request_id", "")
         finalize_errors(result.errors, request_id, hides_schema(self.services.settings))
+        if any(is_service_unavailable(error) for error in result.errors or ()):
+            # a partial answer would pass for the truth (``me: null``): the whole request
+            # fails with 503 instead (see UnhandledErrors)
+            raise DatabaseUnavailable("the database did not answer")
         return await super().process_result(request, result)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
@@ -233,7 +237,10 @@ def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> 
         async with contextlib.AsyncExitStack() as stack:
             if manage_orm:
                 await stack.enter_async_context(
-                    RegisterTortoise(app, config=tortoise_config(settings.database_url))
+                    RegisterTortoise(
+                        app,
+                        config=tortoise_config(settings.database_url, settings.database_timeout),
+                    )
                 )
             await services.start()
             stack.push_async_callback(services.stop)
