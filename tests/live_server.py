@@ -9,6 +9,7 @@ a log file the test can read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -128,11 +129,17 @@ def live_server(
     *args: str,
     scheme: str = "http",
     verify: ssl.SSLContext | bool = False,
+    database_url: str | None = None,
     **env_overrides: str,
 ) -> Iterator[LiveServer]:
-    """``staffgraph serve`` on a free port until the block ends; ready when it yields."""
+    """``staffgraph serve`` on a free port until the block ends; ready when it yields.
+
+    ``database_url`` shares a database between servers (instances of one deployment); by
+    default each server gets a fresh one.
+    """
     port = free_port()
-    with fresh_database(directory) as database_url:
+    given = contextlib.nullcontext(database_url) if database_url else None
+    with given or fresh_database(directory) as database_url:
         env = server_env(database_url, **env_overrides)
         log_path = directory / f"server-{port}.log"
         with log_path.open("wb") as log_file:

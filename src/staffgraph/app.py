@@ -30,8 +30,8 @@ from staffgraph.auth.oauth.routes import oauth_routes
 from staffgraph.auth.tokens import TokenError
 from staffgraph.configuration import load_configuration
 from staffgraph.context import Context, Viewer
-from staffgraph.db import tortoise_config
-from staffgraph.errors import ApiError
+from staffgraph.db import DatabaseUnavailable, tortoise_config
+from staffgraph.errors import RETRY_AFTER_SECONDS, ApiError
 from staffgraph.http.body_limit import MAX_BODY_BYTES, BodyLimit
 from staffgraph.http.client_address import client_address
 from staffgraph.http.cors import cors_middleware
@@ -49,7 +49,7 @@ from staffgraph.loaders import Loaders
 from staffgraph.logging_setup import AccessLog, configure_logging
 from staffgraph.ratelimits.request_limits import RateLimit, RequestRateLimiter
 from staffgraph.schema import build_schema
-from staffgraph.schema.security import finalize_errors, hides_schema
+from staffgraph.schema.security import finalize_errors, hides_schema, is_service_unavailable
 from staffgraph.services import Services
 from staffgraph.settings import Settings
 
@@ -164,6 +164,10 @@ class StaffGraphView(GraphQL[Context, None]):
     async def process_result(self, request: Request, result: Any) -> Any:
         request_id = request.scope.get("state", {}).get("request_id", "")
         finalize_errors(result.errors, request_id, hides_schema(self.services.settings))
+        if any(is_service_unavailable(error) for error in result.errors or ()):
+            # a partial answer would pass for the truth (``me: null``): the whole request
+            # fails with 503 instead (see UnhandledErrors)
+            raise DatabaseUnavailable("the database did not answer")
         if is_request_error(result):
             # for GraphQL over HTTP's status codes: this request never reached execution
             request.scope.setdefault("state", {})["graphql_request_error"] = True
@@ -230,7 +234,8 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """200 when the database (and Redis, when configured) answer, else 503."""
+    """200 when the database answers, else 503; Redis is reported (``degraded`` when it does
+    not answer) but does not fail readiness: every feature keeps working without it."""
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(READY_TIMEOUT_SECONDS):
@@ -241,11 +246,13 @@ async def readyz(request: Request) -> Response:
         checks["database"] = "unavailable"
     redis_ready = await request.app.state.services.redis_ready()
     if redis_ready is not None:
-        checks["redis"] = "ok" if redis_ready else "unavailable"
-    ready = all(v == "ok" for v in checks.values())
+        checks["redis"] = "ok" if redis_ready else "degraded"
+    ready = checks["database"] == "ok"
+    headers = None if ready else {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,
+        headers=headers,
     )
 
 
@@ -290,7 +297,10 @@ def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> 
         async with contextlib.AsyncExitStack() as stack:
             if manage_orm:
                 await stack.enter_async_context(
-                    RegisterTortoise(app, config=tortoise_config(settings.database_url))
+                    RegisterTortoise(
+                        app,
+                        config=tortoise_config(settings.database_url, settings.database_timeout),
+                    )
                 )
             await services.start()
             stack.push_async_callback(services.stop)

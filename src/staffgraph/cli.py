@@ -15,6 +15,10 @@ from typing import Any, NoReturn
 from staffgraph.configuration import load_configuration
 from staffgraph.settings import Settings, SettingsError
 
+#: seconds SIGTERM waits for requests in progress before cancelling them: longer than the
+#: default DATABASE_TIMEOUT, so that a request waiting on the database gets its answer (or 503)
+GRACEFUL_SHUTDOWN_SECONDS = 8
+
 
 class CliError(Exception):
     """A one-line failure with its exit status."""
@@ -111,7 +115,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from staffgraph.app import create_app
-    from staffgraph.db import apply_migrations
+    from staffgraph.db import apply_migrations, pending_migrations
     from staffgraph.http.body_limit import MAX_BODY_BYTES
     from staffgraph.logging_setup import configure_logging
 
@@ -134,11 +138,25 @@ def _serve(args: argparse.Namespace) -> int:
                 "--workers > 1 needs STAFFGRAPH_JWT_SECRET or STAFFGRAPH_JWT_PRIVATE_KEY_FILE: "
                 "each worker would otherwise sign with its own random key"
             )
+    if not settings.auto_migrate:
+        # before logging is set up: the refusal is the one line of output
+        pending = _run(pending_migrations(settings.database_url))
+        if pending:
+            raise CliError(
+                f"the database needs 'staffgraph migrate' ({len(pending)} migration(s) not "
+                f"applied: {', '.join(pending)}; or set STAFFGRAPH_AUTO_MIGRATE=true)",
+                status=1,
+            )
     configure_logging(settings)  # JSON lines; the app writes its own access log
     if settings.auto_migrate:
         _run(apply_migrations(settings.database_url))
     ssl = {"ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile}
-    quiet: dict[str, Any] = {"log_config": None, "access_log": False, "ws_max_size": MAX_BODY_BYTES}
+    quiet: dict[str, Any] = {
+        "log_config": None,
+        "access_log": False,
+        "ws_max_size": MAX_BODY_BYTES,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+    }
     if args.workers > 1:
         uvicorn.run(
             "staffgraph.app:create_app_from_env",

@@ -6,9 +6,12 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate
+from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
+
+from staffgraph.db_engine import bounded_connection
 
 MODELS_MODULE = "staffgraph.models"
 MIGRATIONS_MODULE = "staffgraph.migrations"
@@ -19,10 +22,15 @@ class DatabaseUnavailable(ConnectionError):
     """The database cannot be reached or opened."""
 
 
-def tortoise_config(database_url: str) -> dict[str, Any]:
-    """The Tortoise config dict for ``database_url``, with our models and migrations."""
+def tortoise_config(database_url: str, timeout: float | None = None) -> dict[str, Any]:
+    """The Tortoise config dict for ``database_url``, with our models and migrations.
+
+    ``timeout`` (``DATABASE_TIMEOUT``, seconds) bounds every wait on the database (see
+    :mod:`staffgraph.db_engine`); None leaves them unbounded, as migrations need.
+    """
+    connection = database_url if timeout is None else bounded_connection(database_url, timeout)
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": connection},
         "apps": {
             APP_LABEL: {
                 "models": [MODELS_MODULE],
@@ -61,3 +69,16 @@ async def apply_migrations(database_url: str) -> None:
         await migrate(config=tortoise_config(database_url))
     finally:
         await Tortoise.close_connections()
+
+
+async def pending_migrations(database_url: str) -> list[str]:
+    """The migrations not yet applied to ``database_url`` (``app.name``), changing nothing."""
+    check_sqlite_file(database_url)
+    config = tortoise_config(database_url)
+    await Tortoise.init(config=config)
+    try:
+        executor = MigrationExecutor(connections.get("default"), config["apps"])
+        steps = await executor.plan([MigrationTarget(APP_LABEL, "__latest__")])
+    finally:
+        await Tortoise.close_connections()
+    return [f"{step.migration.app_label}.{step.migration.name}" for step in steps]

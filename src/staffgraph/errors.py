@@ -13,6 +13,10 @@ INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 PERSISTED_QUERY_NOT_IN_LIST = "PERSISTED_QUERY_NOT_IN_LIST"
 SUBSCRIPTION_OVERFLOW = "SUBSCRIPTION_OVERFLOW"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+
+#: ``Retry-After`` (seconds) of a 503 while the database is down or too slow
+RETRY_AFTER_SECONDS = 5
 
 #: codes whose messages are written for clients and are never masked
 PUBLIC_CODES = frozenset(
@@ -25,6 +29,7 @@ PUBLIC_CODES = frozenset(
         PERSISTED_QUERY_NOT_FOUND,
         PERSISTED_QUERY_NOT_IN_LIST,
         SUBSCRIPTION_OVERFLOW,
+        SERVICE_UNAVAILABLE,
         "GRAPHQL_PARSE_FAILED",
         "GRAPHQL_VALIDATION_FAILED",
     }
@@ -74,3 +79,15 @@ class RateLimited(ApiError):
 
     def __init__(self, retry_after: int, message: str = "Too many requests") -> None:
         super().__init__(message, retryAfter=max(1, int(retry_after)))
+
+
+class ServiceUnavailable(ApiError):
+    """The database is down or did not answer within ``DATABASE_TIMEOUT``: try again later.
+
+    The whole response becomes HTTP 503 with ``Retry-After`` and this single error.
+    """
+
+    code = SERVICE_UNAVAILABLE
+
+    def __init__(self, message: str = "The service is temporarily unavailable") -> None:
+        super().__init__(message, retryAfter=RETRY_AFTER_SECONDS)

@@ -8,6 +8,8 @@ import logging
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from staffgraph.auth.passwords import PasswordHasher
 from staffgraph.auth.revocation import RevocationStore
@@ -36,6 +38,9 @@ def redis_client(url: str) -> Redis:
         socket_timeout=REDIS_TIMEOUT_SECONDS,
         # the subscription connection is idle most of the time: ping it to notice a dead link
         health_check_interval=15,
+        # one immediate retry replaces a pooled connection that died with the server; the
+        # default (ten, with back-off) would hold a request for seconds while Redis is down
+        retry=Retry(NoBackoff(), 1),
     )
 
 
@@ -101,7 +106,9 @@ class Services:
         self.passwords.close()
 
     async def redis_ready(self) -> bool | None:
-        """None without Redis; else whether it answers a PING in time."""
+        """None without Redis; else whether it answers a PING in time (without it, the
+        instance still works: limits count in memory, revocations travel through the
+        database)."""
         if self.redis is None:
             return None
         try:

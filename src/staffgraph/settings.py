@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = "development"
     database_url: str = "sqlite://staffgraph.db"
     redis_url: str | None = None
+    #: seconds a statement, a new connection or a pooled one may take before the request
+    #: answers 503 SERVICE_UNAVAILABLE
+    database_timeout: float = Field(5.0, gt=0, le=300)
     auto_migrate: bool | None = None
 
     jwt_secret: str | None = None

@@ -1,16 +1,21 @@
 """Revoked sessions, checked on every request without touching the database or the network.
 
 Every instance keeps the revoked session ids in a dict in memory; a request's check is one dict
-lookup. The database stays the source of truth (``sessions.revoked_at``) and rebuilds the dict at
-start-up, so a restart does not revive revoked tokens.
+lookup. The database is the source of truth (``sessions.revoked_at``): it rebuilds the dict at
+start-up, so a restart does not revive revoked tokens, and every resync reads it again.
 
 With Redis, the revoking instance also adds the ids to a sorted set (score: when the last access
 token of the session expires anyway) and PUBLISHes them; every instance SUBSCRIBEs and updates its
 dict as the message arrives, typically within a millisecond. The instance that revokes updates its
-own dict before anything else, so it is never stale. A message missed while an instance was
-disconnected from Redis is recovered from the sorted set as soon as it reconnects, and in any
-case at the next periodic resync (:data:`RESYNC_SECONDS`). A revocation that Redis could not take
-(Redis down) is kept and shared again as soon as Redis answers.
+own dict before anything else, so it is never stale.
+
+Redis is a fast path, never the only one. A resync goes database -> memory -> Redis: it reads the
+recent revocations from the database, adds what the sorted set holds, and pushes (and publishes)
+whatever the set lacks. It runs at start-up, every :data:`RESYNC_SECONDS`, and at once whenever
+the subscription comes back after Redis failed, so a revocation made while Redis was down, even
+by an instance that has stopped since, reaches every instance within a second or so of Redis
+answering again. While Redis is down the subscription is retried every
+:data:`MAX_RETRY_SECONDS` at most, and revoking does not wait for it.
 """
 
 from __future__ import annotations
@@ -38,10 +43,13 @@ log = logging.getLogger("staffgraph.auth")
 SET_KEY = "staffgraph:revoked-sessions"
 #: channel names are global to a Redis server, so the database number is part of ours
 CHANNEL = "staffgraph:{db}:revocations"
-#: full reload from the sorted set, in case a message was lost
+#: full resync (database -> memory -> Redis), in case a message was lost
 RESYNC_SECONDS = 30.0
-#: wait before resubscribing after Redis failed, doubling up to the maximum
-RETRY_SECONDS, MAX_RETRY_SECONDS = 0.5, 15.0
+#: wait before resubscribing after Redis failed, doubling up to the maximum: kept short, since
+#: revocations made during an outage travel as soon as the subscription is back
+RETRY_SECONDS, MAX_RETRY_SECONDS = 0.1, 0.5
+#: a revoking request waits this long at most for Redis; the resync shares it later otherwise
+SHARE_TIMEOUT_SECONDS = 1.0
 #: margin for clock differences between instances when deciding a token is dead anyway
 EXPIRY_MARGIN_SECONDS = 60
 
@@ -56,11 +64,13 @@ class RevocationStore:
         self.channel = CHANNEL.format(db=db)
         self._revoked: dict[uuid.UUID, float] = {}
         self._pubsub: PubSub | None = None
-        self._listener: asyncio.Task[None] | None = None
-        self._resync_needed = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        #: Redis failed us: the subscription is being retried and revoking skips it
+        self._redis_down = False
+        #: something Redis should hold may be missing from it (a share failed)
+        self._redis_behind = False
         self._next_prune = 0.0
-        #: revocations Redis did not take, shared again once it answers
-        self._unshared: dict[uuid.UUID, float] = {}
         #: told the ids of sessions newly revoked, here or on another instance
         self.on_revoked: Callable[[list[uuid.UUID]], None] | None = None
 
@@ -69,7 +79,12 @@ class RevocationStore:
         return session_id in self._revoked
 
     async def revoke(self, session_ids: list[uuid.UUID]) -> None:
-        """Refuse every access token of these sessions from now on, on every instance."""
+        """Refuse every access token of these sessions from now on, on every instance.
+
+        The rows are revoked in the database already (the caller did it), so refresh is
+        refused everywhere; Redis only makes the other instances refuse the access tokens at
+        once. When it does not answer, the next resync shares them.
+        """
         if not session_ids:
             return
         keep_until = time.time() + self._ttl
@@ -77,13 +92,18 @@ class RevocationStore:
         self._add(entries)
         if self._redis is None:
             return
+        if self._redis_down:
+            self._redis_behind = True
+            return
         try:
-            await self._share(entries)
-        except RedisError:
-            # the rows are revoked in the database, so refresh is refused everywhere; the other
-            # instances learn of it once Redis answers again and the listener shares it
-            self._unshared.update(entries)
-            log.error("could not share the revocation of %d sessions", len(entries), exc_info=True)
+            async with asyncio.timeout(SHARE_TIMEOUT_SECONDS):
+                await self._share(entries)
+        except (RedisError, OSError, TimeoutError):
+            self._redis_behind = True
+            self._wake.set()
+            log.warning(
+                "could not share the revocation of %d sessions; the resync will", len(entries)
+            )
 
     async def _share(self, entries: dict[uuid.UUID, float]) -> None:
         assert self._redis is not None
@@ -95,41 +115,72 @@ class RevocationStore:
             pipe.publish(self.channel, json.dumps({"revoked": members}))
             await pipe.execute()
 
-    async def _share_pending(self) -> None:
-        now = time.time()
-        pending = {sid: until for sid, until in self._unshared.items() if until > now}
-        self._unshared = {}
-        if not pending:
+    async def load(self) -> None:
+        """Rebuild from the database; with Redis, also merge and push what it lacks (if Redis
+        does not answer now, the listener does it once it does)."""
+        await self._load_database()
+        if self._redis is not None:
+            try:
+                await self._sync_shared()
+            except (RedisError, OSError) as exc:
+                self._redis_behind = True
+                log.warning("revocations not synchronised with Redis yet: %s", exc)
+
+    async def resync(self) -> None:
+        """Database -> memory -> Redis; failures are logged, the next resync tries again."""
+        try:
+            await self._load_database()
+        except Exception:  # the database is down: keep what we know, try again later
+            log.warning("revocation resync could not read the database", exc_info=True)
+        if self._redis is None:
             return
         try:
-            await self._share(pending)
-        except RedisError:
-            self._unshared.update(pending)
-            raise
-        log.warning("shared %d revocations that Redis had missed", len(pending))
+            await self._sync_shared()
+        except (RedisError, OSError) as exc:
+            self._redis_behind = True
+            log.info("revocation resync could not reach Redis: %s", exc)
 
-    async def load(self) -> None:
-        """Rebuild from the database, and from Redis when configured."""
+    async def _load_database(self) -> None:
         since = datetime.now(UTC) - timedelta(seconds=self._ttl)
         rows = await Session.filter(revoked_at__gte=since).values_list("id", "revoked_at")
         self._add({sid: revoked_at.timestamp() + self._ttl for sid, revoked_at in rows})
-        if self._redis is not None:
-            await self._load_shared()
+
+    async def _sync_shared(self) -> None:
+        """Merge the sorted set into memory, then push (and publish) what the set lacks."""
+        assert self._redis is not None
+        shared = await self._load_shared()
+        now = time.time()
+        missing = {
+            sid: until
+            for sid, until in self._revoked.items()
+            if until > now and shared.get(sid, 0.0) < until - EXPIRY_MARGIN_SECONDS
+        }
+        if missing:
+            await self._share(missing)
+            log.info("shared %d revocations that Redis lacked", len(missing))
+        self._redis_behind = False
 
     async def start(self) -> None:
-        """Subscribe to revocations published by other instances (with Redis)."""
-        if self._redis is None:
-            return
-        await self._subscribe()
-        self._listener = asyncio.create_task(self._listen(), name="revocation-listener")
+        """Subscribe to revocations published by other instances (with Redis), and resync
+        periodically. Redis not answering is no error: the listener keeps trying."""
+        if self._redis is not None:
+            try:
+                await self._subscribe()
+            except (RedisError, OSError) as exc:
+                self._redis_down = True
+                log.warning("revocation channel unavailable, retrying: %s", exc)
+                await self._close_pubsub()
+            self._tasks.append(asyncio.create_task(self._listen(), name="revocation-listener"))
+        self._tasks.append(asyncio.create_task(self._resync_loop(), name="revocation-resync"))
 
     async def stop(self) -> None:
         """Stop listening and release the subscription."""
-        if self._listener is not None:
-            self._listener.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+                await task
+        self._tasks = []
         await self._close_pubsub()
 
     async def _subscribe(self) -> None:
@@ -142,7 +193,7 @@ class RevocationStore:
             connection.register_connect_callback(self._on_reconnect)
 
     def _on_reconnect(self, connection: Any) -> None:
-        self._resync_needed = True
+        self._wake.set()
 
     async def _close_pubsub(self) -> None:
         if self._pubsub is not None:
@@ -150,27 +201,43 @@ class RevocationStore:
                 await self._pubsub.aclose()
             self._pubsub = None
 
+    async def _resync_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), RESYNC_SECONDS)
+            self._wake.clear()
+            await self.resync()
+
     async def _listen(self) -> None:
         retry = RETRY_SECONDS
-        next_resync = time.monotonic() + RESYNC_SECONDS
+        down_since: float | None = time.monotonic() if self._redis_down else None
         while True:
             try:
                 if self._pubsub is None:
+                    assert self._redis is not None
+                    # connections idle in the pool died with the server: drop them, or the
+                    # first commands after the return fail on them
+                    await self._redis.connection_pool.disconnect(inuse_connections=False)
                     await self._subscribe()
-                    self._resync_needed = True
+                    self._redis_down = False
+                    self._wake.set()  # messages published meanwhile were lost: resync now
+                    if down_since is not None:
+                        log.warning(
+                            "revocation channel back after %.1fs", time.monotonic() - down_since
+                        )
+                        down_since = None
                 assert self._pubsub is not None
                 message = await self._pubsub.get_message(timeout=1.0)
                 if message is not None and message.get("type") == "message":
                     self._apply(message.get("data"))
-                if self._resync_needed or time.monotonic() >= next_resync:
-                    self._resync_needed = False
-                    next_resync = time.monotonic() + RESYNC_SECONDS
-                    await self._load_shared()
-                if self._unshared:
-                    await self._share_pending()
+                if self._redis_behind:
+                    self._wake.set()
                 retry = RETRY_SECONDS
-            except (RedisError, OSError):
-                log.warning("revocation channel lost; retrying in %.1fs", retry, exc_info=True)
+            except (RedisError, OSError) as exc:
+                self._redis_down = True
+                if down_since is None:
+                    down_since = time.monotonic()
+                    log.warning("revocation channel lost, retrying: %s", exc)
                 await self._close_pubsub()
                 await asyncio.sleep(retry)
                 retry = min(retry * 2, MAX_RETRY_SECONDS)
@@ -182,7 +249,8 @@ class RevocationStore:
         except (ValueError, TypeError, KeyError, AttributeError):
             log.warning("ignored a malformed revocation message")
 
-    async def _load_shared(self) -> None:
+    async def _load_shared(self) -> dict[uuid.UUID, float]:
+        """Add the sorted set's live entries to memory; returns them."""
         assert self._redis is not None
         rows: Any = await self._redis.zrangebyscore(  # [(member, score), ...]
             SET_KEY, time.time(), "+inf", withscores=True
@@ -192,6 +260,7 @@ class RevocationStore:
             with contextlib.suppress(ValueError, TypeError):
                 found[uuid.UUID(member)] = float(score)
         self._add(found)
+        return found
 
     def _add(self, entries: dict[uuid.UUID, float]) -> None:
         new = [sid for sid in entries if sid not in self._revoked]

@@ -1,11 +1,15 @@
-"""The last net: an unhandled exception becomes a GraphQL-shaped 500."""
+"""The last net: an unhandled exception becomes a GraphQL-shaped 500, or a 503 when the
+database is down or too slow."""
 
 from __future__ import annotations
 
 import logging
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from staffgraph.db_faults import is_database_unavailable
+from staffgraph.errors import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE
 from staffgraph.http.responses import graphql_error_response
 
 log = logging.getLogger("staffgraph.http")
@@ -31,12 +35,29 @@ class UnhandledErrors:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except Exception:
+        except Exception as exc:
             request_id = scope.get("state", {}).get("request_id", "")
-            log.exception("unhandled error (request %s)", request_id)
-            if started:
-                raise
-            response = graphql_error_response(
-                500, "INTERNAL_SERVER_ERROR", "Internal server error", requestId=request_id
-            )
+            if is_database_unavailable(exc):
+                log.warning("database unavailable (request %s): %r", request_id, exc)
+                if started:
+                    raise
+                response = unavailable_response()
+            else:
+                log.exception("unhandled error (request %s)", request_id)
+                if started:
+                    raise
+                response = graphql_error_response(
+                    500, "INTERNAL_SERVER_ERROR", "Internal server error", requestId=request_id
+                )
             await response(scope, receive, send)
+
+
+def unavailable_response() -> JSONResponse:
+    """HTTP 503 with ``Retry-After`` and one ``SERVICE_UNAVAILABLE`` error."""
+    return graphql_error_response(
+        503,
+        SERVICE_UNAVAILABLE,
+        "The service is temporarily unavailable; try again later",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        retryAfter=RETRY_AFTER_SECONDS,
+    )

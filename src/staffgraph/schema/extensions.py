@@ -11,7 +11,14 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from staffgraph.context import Context
-from staffgraph.errors import BAD_USER_INPUT, INTERNAL_SERVER_ERROR, PUBLIC_CODES
+from staffgraph.db_faults import is_database_unavailable
+from staffgraph.errors import (
+    BAD_USER_INPUT,
+    INTERNAL_SERVER_ERROR,
+    PUBLIC_CODES,
+    RETRY_AFTER_SECONDS,
+    SERVICE_UNAVAILABLE,
+)
 from staffgraph.permissions.prefetch import prefetch_chain
 from staffgraph.realtime.publishing import publish_committed
 from staffgraph.resolvers.audit import flush_denials
@@ -19,6 +26,7 @@ from staffgraph.resolvers.audit import flush_denials
 log = logging.getLogger("staffgraph.errors")
 
 GENERIC_MESSAGE = "Internal server error"
+UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; try again later"
 _VARIABLE_RE = re.compile(r"^Variable '\$(\w+)'")
 
 
@@ -41,6 +49,22 @@ def classify(error: GraphQLError, request_id: str) -> GraphQLError:
         if inner in PUBLIC_CODES:
             error.extensions = {**original.extensions}
             return error
+    if is_database_unavailable(original):
+        # not a bug: one line in the log, and the view turns the response into a 503
+        log.warning(
+            "database unavailable at %s (request %s): %r",
+            ".".join(str(p) for p in error.path or []) or "-",
+            request_id,
+            original,
+        )
+        return GraphQLError(
+            UNAVAILABLE_MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": SERVICE_UNAVAILABLE, "retryAfter": RETRY_AFTER_SECONDS},
+        )
     if error.path is None and isinstance(original, GraphQLError):
         # graphql-core refusing a variable's value (wrong type, unknown input field): the
         # request is at fault, not the server

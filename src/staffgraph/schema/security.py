@@ -30,7 +30,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from staffgraph.documents.cache import DocumentCache, KnownDocument, known_document
 from staffgraph.documents.persisted import not_in_list
-from staffgraph.errors import INTERNAL_SERVER_ERROR, PUBLIC_CODES, BadUserInput
+from staffgraph.errors import INTERNAL_SERVER_ERROR, PUBLIC_CODES, SERVICE_UNAVAILABLE, BadUserInput
 from staffgraph.schema.extensions import GENERIC_MESSAGE, classify
 from staffgraph.schema.input_strings import check_input_strings
 from staffgraph.schema.limits import INTROSPECTION_ROOTS, QueryLimits, check_limits, limit_error
@@ -217,11 +217,17 @@ def _record_operation(ctx: ExecutionContext) -> None:
         state["graphql_operation"] = f"{previous},{name}" if previous else name
 
 
+def is_service_unavailable(error: GraphQLError) -> bool:
+    """Whether ``error`` says the database was down or too slow (the request answers 503)."""
+    return (error.extensions or {}).get("code") == SERVICE_UNAVAILABLE
+
+
 def finalize_errors(
     errors: list[GraphQLError] | None, request_id: str, hide_suggestions: bool
 ) -> None:
     """Last look before errors leave the server, in place: every error has a public code or is
-    masked (and logged), and no hint names the schema when it is not public.
+    masked (and logged), and no hint names the schema when it is not public. A database that
+    is down or too slow gives ``SERVICE_UNAVAILABLE`` (see :func:`is_service_unavailable`).
 
     :class:`~staffgraph.schema.extensions.ErrorCodes` does this during the operation; this
     catches what fails outside it (an extension's own exception, for one).

@@ -1,0 +1,85 @@
+"""Bounded waits on the database (``DATABASE_TIMEOUT``): connection settings for Tortoise, and
+the PostgreSQL engine they name.
+
+Tortoise's asyncpg client waits forever by default: for a connection from its pool, for a new
+connection's handshake, for a statement. A frozen database then holds every request for as long
+as it is frozen. Here each of these waits ends after the timeout:
+
+- a statement: asyncpg's ``command_timeout`` on the client side, and PostgreSQL's own
+  ``statement_timeout`` (which also frees the server of an abandoned query);
+- a new connection: asyncpg's connect ``timeout``;
+- a connection from the pool: :class:`BoundedAsyncpgClient` gives every ``acquire()`` (and so
+  the matching ``release()``) the timeout;
+- SQLite: the ``busy_timeout`` pragma, after which a locked database is an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise.backends.asyncpg.client import AsyncpgDBClient
+from tortoise.backends.base.config_generator import expand_db_url
+
+_ASYNCPG = "tortoise.backends.asyncpg"
+_SQLITE = "tortoise.backends.sqlite"
+
+
+class _BoundedPool:
+    """An asyncpg pool whose ``acquire()`` gives up after ``timeout`` unless told otherwise."""
+
+    def __init__(self, pool: Any, timeout: float) -> None:
+        self._pool = pool
+        self._timeout = timeout
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        """The pool's ``acquire``, with the timeout by default (``release`` uses it too)."""
+        return self._pool.acquire(timeout=self._timeout if timeout is None else timeout)
+
+    async def release(self, connection: Any, *, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+        """The pool's ``release``; a connection whose statement timed out is closed at once.
+
+        asyncpg would wait (up to the timeout again) for the server to confirm the cancel of
+        that statement, which a frozen server never does: the request would wait twice.
+        """
+        inner: Any = getattr(connection, "_con", None)
+        protocol = getattr(inner, "_protocol", None)
+        if protocol is not None and protocol._is_cancelling():
+            inner.terminate()
+        return await self._pool.release(connection, timeout=timeout)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+
+class BoundedAsyncpgClient(AsyncpgDBClient):
+    """Tortoise's asyncpg client, its pool acquisition bounded by ``acquire_timeout``."""
+
+    def __init__(self, *args: Any, acquire_timeout: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout = acquire_timeout
+
+    async def create_pool(self, **kwargs: Any) -> Any:
+        pool = await super().create_pool(**kwargs)
+        return _BoundedPool(pool, self.acquire_timeout) if self.acquire_timeout else pool
+
+
+#: what Tortoise looks for in an engine module
+client_class = BoundedAsyncpgClient
+
+
+def bounded_connection(database_url: str, timeout: float) -> dict[str, Any]:
+    """The Tortoise connection config of ``database_url`` with every wait bounded by
+    ``timeout`` seconds (values the URL sets itself are kept)."""
+    config: dict[str, Any] = expand_db_url(database_url)
+    credentials: dict[str, Any] = config["credentials"]
+    if config["engine"] == _ASYNCPG:
+        config["engine"] = __name__
+        credentials.setdefault("command_timeout", timeout)
+        credentials.setdefault("timeout", timeout)
+        credentials["acquire_timeout"] = timeout
+        server_settings = dict(credentials.get("server_settings") or {})
+        server_settings.setdefault("statement_timeout", str(max(1, round(timeout * 1000))))
+        credentials["server_settings"] = server_settings
+    elif config["engine"] == _SQLITE:
+        credentials.setdefault("busy_timeout", max(1, round(timeout * 1000)))
+    return config
