@@ -18,13 +18,14 @@ from tortoise.transactions import in_transaction
 
 from staffgraph.errors import BadUserInput, Forbidden, NotFound
 from staffgraph.models import AuditAction, Department, Review, Role, User, UserRole
+from staffgraph.models.user import new_security_stamp
 from staffgraph.permissions import policy as p
 from staffgraph.permissions import require
 from staffgraph.permissions.guard import queue_denial
 from staffgraph.resolvers.audit import record
 from staffgraph.resolvers.hierarchy import lock_tree, would_create_cycle
 from staffgraph.resolvers.locks import hold_lock
-from staffgraph.resolvers.sessions import end_sessions
+from staffgraph.resolvers.sessions import change_credentials, end_sessions
 from staffgraph.resolvers.validation import (
     check_date_of_birth,
     check_range,
@@ -293,6 +294,9 @@ async def set_roles(ctx: Context, user_id: uuid.UUID, roles: list[Role]) -> User
             return user
         if Role.ADMIN in held and Role.ADMIN not in wanted and user.is_active:
             await _keep_an_admin(ctx, user, "setRoles")
+        # before the roles change and the sessions end: a sign-in racing this one either
+        # committed its session already (ended below) or finds the stamp changed
+        await change_credentials(user.id, updated_at=datetime.now(UTC))
         if held - wanted:
             await UserRole.filter(user_id=user.id, role__in=list(held - wanted)).delete()
         await UserRole.bulk_create([UserRole(user_id=user.id, role=r) for r in wanted - held])
@@ -326,7 +330,7 @@ async def deactivate_user(ctx: Context, user_id: uuid.UUID) -> User:
         await lock_tree()
         # conditional: of two requests racing, only the one that flips the flag goes on
         flipped = await User.filter(id=user.id, is_active=True).update(
-            is_active=False, updated_at=datetime.now(UTC)
+            is_active=False, security_stamp=new_security_stamp(), updated_at=datetime.now(UTC)
         )
         if flipped:
             manager_id = await User.filter(id=user.id).first().values_list("manager_id", flat=True)
