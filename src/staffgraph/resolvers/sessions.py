@@ -8,6 +8,7 @@ the revocation store, which refuses its access tokens from the very next request
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -370,7 +371,13 @@ async def change_password(ctx: Context, current_password: str, new_password: str
     user = await User.get_or_none(id=viewer.user_id, is_active=True)
     if user is None:
         raise Unauthenticated("Authentication required", reason="token_revoked")
-    check_new_password(new_password, email=user.email, field="newPassword")
+    await asyncio.to_thread(
+        check_new_password,
+        new_password,
+        email=user.email,
+        name=user.display_name,
+        field="newPassword",
+    )
     async with services.login_limiter.attempt(user.email, ctx.client_ip) as attempt:
         if not await services.passwords.verify(current_password, user.password_hash):
             attempt.failed()

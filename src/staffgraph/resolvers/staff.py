@@ -7,6 +7,7 @@ inside one transaction together with its audit event.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Iterable
@@ -83,7 +84,9 @@ async def create_user(
     if not granted:
         raise BadUserInput("roles must name at least one role", field="roles")
     if password is not None:
-        check_new_password(password, email=email, field="password")
+        await asyncio.to_thread(
+            check_new_password, password, email=email, name=name, field="password"
+        )
     if department_id is not None and not await Department.exists(id=department_id):
         raise NotFound("No department with this id", field="departmentId")
     if manager_id is not None and not await User.exists(id=manager_id, is_active=True):
