@@ -11,6 +11,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -415,11 +416,29 @@ async def create_review(ctx: Context, data: Any) -> Review:
     return review
 
 
+@dataclass(frozen=True, slots=True)
+class _NoSuchReview:
+    """Stands for an absent review in the permission check: nobody wrote it."""
+
+    id: uuid.UUID
+    reviewer_id: None = None
+    subject_id: None = None
+
+
 async def share_review(ctx: Context, review_id: uuid.UUID) -> Review:
-    """The ``shareReview`` mutation: the reviewer lets the subject read the review."""
+    """The ``shareReview`` mutation: the reviewer lets the subject read the review.
+
+    To a viewer who may not read every review, a review that does not exist is refused exactly
+    like someone else's (FORBIDDEN), so review ids cannot be probed; HR, who reads them all,
+    gets NOT_FOUND.
+    """
     review = await Review.get_or_none(id=review_id)
     if review is None:
-        raise NotFound("No review with this id", field="id")
+        viewer = ctx.viewer
+        if viewer is not None and viewer.has_role(Role.HR):
+            raise NotFound("No review with this id", field="id")
+        await require(ctx, p.SHARE_REVIEW, _NoSuchReview(review_id), "shareReview")
+        raise NotFound("No review with this id", field="id")  # unreachable: nobody wrote it
     await require(ctx, p.SHARE_REVIEW, review, "shareReview")
     if not review.shared:
         await Review.filter(id=review.id).update(shared=True)
