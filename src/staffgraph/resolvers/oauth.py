@@ -162,5 +162,5 @@ async def exchange_oauth_code(ctx: Context, code: str) -> AuthResult:
         )
         raise Unauthenticated(INVALID_LOGIN_CODE)
     return await open_session(
-        ctx, row.user, method=f"oauth:{row.provider}", refusal=INVALID_LOGIN_CODE
+        ctx, row.user, method=f"oauth:{row.provider}", refusal=Unauthenticated(INVALID_LOGIN_CODE)
     )

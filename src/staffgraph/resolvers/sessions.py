@@ -101,16 +101,16 @@ async def change_credentials(user_id: uuid.UUID, **changes: object) -> int:
 
 
 async def open_session(
-    ctx: Context, user: User, *, method: str = "password", refusal: str = INVALID_CREDENTIALS
+    ctx: Context, user: User, *, method: str = "password", refusal: Unauthenticated | None = None
 ) -> AuthResult:
     """Open a session for ``user`` who just proved who they are, and return its tokens.
 
     The proof holds only for the credentials it was checked against: the transaction's first
     statement is a conditional write on the user row (still active, same ``security_stamp``
     as ``user`` was read with). When a credential change came in between, nothing is opened
-    and the answer is the failed sign-in one (``refusal``). Records ``last_login_at`` and
-    LOGIN_SUCCEEDED (``method`` goes to the detail). Shared by ``login`` and the OAuth code
-    exchange.
+    and the answer is the failed sign-in one (``refusal``, by default the failed login's).
+    Records ``last_login_at`` and LOGIN_SUCCEEDED (``method`` goes to the detail). Shared by
+    ``login`` and the OAuth code exchange.
     """
     now = _now()
     async with in_transaction():
@@ -141,7 +141,7 @@ async def open_session(
             target_id=user.id,
             detail=f"{method}: credentials changed during sign-in",
         )
-        raise Unauthenticated(refusal, reason="invalid_credentials")
+        raise refusal or Unauthenticated(INVALID_CREDENTIALS, reason="invalid_credentials")
     user.last_login_at = now
     return await _tokens_for(ctx, user, session.id, refresh, roles)
 
