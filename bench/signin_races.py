@@ -27,7 +27,7 @@ from tests.signin_races import race_server, run_races
 def stale_sessions(rounds: int) -> int:
     """Stale sessions left by ``rounds`` rounds of logins racing ``changePassword``."""
     with tempfile.TemporaryDirectory() as directory, race_server(Path(directory)) as server:
-        counts, _ = asyncio.run(run_races(server, Path(directory), rounds, ("changePassword",)))
+        counts, _ = asyncio.run(run_races(server, Path(directory), {"changePassword": rounds}))
     return counts["changePassword"]
 
 

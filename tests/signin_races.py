@@ -296,12 +296,10 @@ def race_server(directory: Path) -> Iterator[LiveServer]:
 
 
 async def run_races(
-    server: LiveServer,
-    directory: Path,
-    rounds: int,
-    kinds: tuple[str, ...] = ("changePassword", "deactivateUser", "setRoles"),
+    server: LiveServer, directory: Path, rounds: dict[str, int]
 ) -> tuple[dict[str, int], list[str]]:
-    """Stale sessions per kind of change after ``rounds`` rounds each, and what was stale."""
+    """Stale sessions per kind of change (``changePassword``, ``deactivateUser``,
+    ``setRoles``) after the given number of rounds of each, and what was stale."""
     password = strong_password()
     _create_admin(server, directory, password)
     runs = {
@@ -313,5 +311,5 @@ async def run_races(
         race = Race(server, client)
         race.admin_token, _ = await race.login(ADMIN_EMAIL, password)
         await race.calibrate(ADMIN_EMAIL, password)
-        counts = {kind: await runs[kind](race, rounds) for kind in kinds}
+        counts = {kind: await runs[kind](race, n) for kind, n in rounds.items()}
     return counts, race.stale
