@@ -42,9 +42,10 @@ def test_common_passwords_are_found_whatever_the_case(password):
     "password",
     [
         "correct horse battery staple",
-        "汉字汉字汉字汉字汉字汉字",  # 12 characters of another script
-        "é" * 128,
-        "🦊" * 12,
+        "汉字不是密码但很长的句子",  # 12 characters of another script
+        ("ça déjà été vérifié très précisément à Zürich, où l'hiver dure " * 3)[:128],
+        "🦊🐻🐼🐨🐯🦁🐮🐷🐸🐵🐔🐧",
+        "staffgraph orbit lantern quince",  # a context word, and enough besides
     ],
 )
 def test_good_passwords_pass(password):
@@ -66,6 +67,31 @@ def test_bad_passwords_are_refused_naming_the_field(password):
     with pytest.raises(BadUserInput) as caught:
         check_new_password(password, email="ada@example.com", field="newPassword")
     assert caught.value.extensions == {"code": "BAD_USER_INPUT", "field": "newPassword"}
+
+
+@pytest.mark.parametrize(
+    ("password", "name"),
+    [
+        ("123456789012", None),  # not on the list, a sequence of digits all the same
+        ("staffgraph-emp-2026", None),  # the service, a role and the year
+        ("Ada Lovelace 1815!", "Ada Lovelace"),  # the name and a year
+        ("ada@example.com2026", None),  # the email and a year
+        ("abcabcabcabcabc", None),  # a repeat
+    ],
+)
+def test_guessable_passwords_are_refused_with_zxcvbn_feedback(password, name):
+    with pytest.raises(BadUserInput) as caught:
+        check_new_password(password, email="ada@example.com", name=name, field="password")
+    assert caught.value.extensions == {"code": "BAD_USER_INPUT", "field": "password"}
+    message = str(caught.value)
+    assert message.startswith("Password is too easy to guess: ")
+    assert len(message) > len("Password is too easy to guess: ") + 10
+
+
+def test_the_feedback_is_zxcvbns():
+    with pytest.raises(BadUserInput) as caught:
+        check_new_password("abcabcabcabcabc", email=None, field="password")
+    assert 'Repeats like "abcabcabc" are only slightly harder to guess' in str(caught.value)
 
 
 def test_no_composition_rules():

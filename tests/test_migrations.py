@@ -245,3 +245,32 @@ async def test_migrating_twice_changes_nothing(empty_database):
     url = await empty_database("twice")
     first = await migrated_schema(url)
     assert await migrated_schema(url) == first
+
+
+USER_COLUMNS = "id, email, display_name, is_active, created_at, updated_at"
+CREATED = "2026-01-01 00:00:00+00:00"
+
+
+async def test_existing_users_get_a_security_stamp_each(empty_database):
+    from tortoise.migrations.api import migrate
+
+    url = await empty_database("stamps")
+    config = tortoise_config(url)
+    await migrate(config=config, target="models.0001_initial")
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=config)
+        conn = connections.get("default")
+        for n in range(3):
+            values = f"'{uuid.uuid4()}', 'u{n}@example.com', 'U', true, '{CREATED}', '{CREATED}'"
+            insert = f"INSERT INTO users ({USER_COLUMNS}) VALUES ({values})"  # noqa: S608
+            await conn.execute_script(insert)
+    await apply_migrations(url)
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=config)
+        rows = await connections.get("default").execute_query_dict(
+            "SELECT security_stamp FROM users"
+        )
+    stamps = [row["security_stamp"] for row in rows]
+    assert len(stamps) == 3
+    assert len(set(stamps)) == 3
+    assert all(re.fullmatch(r"[0-9a-f]{32}", s) for s in stamps)

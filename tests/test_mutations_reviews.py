@@ -145,10 +145,26 @@ async def test_only_the_reviewer_shares(client, org, viewer):
     assert await denied_events() == 1
 
 
-async def test_share_a_missing_review(client, org):
-    body = await gql(
-        client, SHARE, {"id": "00000000-0000-4000-8000-000000000000"}, org.token("manager")
-    )
+MISSING_REVIEW = "00000000-0000-4000-8000-000000000000"
+
+
+@pytest.mark.parametrize("viewer", ["manager", "director", "target", "admin"])
+async def test_a_missing_review_is_refused_like_someone_elses(client, org, viewer):
+    # whoever may not read the review cannot tell a missing id from an existing one
+    review_ids = [MISSING_REVIEW, str(org.private_review.id)]
+    if viewer == "manager":  # the reviewer of the private review would share it
+        review_ids = review_ids[:1]
+    answers = [
+        only_error(await gql(client, SHARE, {"id": review_id}, org.token(viewer)))
+        for review_id in review_ids
+    ]
+    for error in answers:
+        assert error["extensions"] == {"code": "FORBIDDEN", "rule": "reviewer"}
+        assert error["message"] == answers[0]["message"]
+
+
+async def test_hr_reads_every_review_and_is_told_one_is_missing(client, org):
+    body = await gql(client, SHARE, {"id": MISSING_REVIEW}, org.token("hr"))
     assert only_error(body)["extensions"] == {"code": "NOT_FOUND", "field": "id"}
 
 

@@ -201,16 +201,13 @@ async def test_departments_heads_and_members(client, people):
     assert missing == {"data": {"department": None}}
 
 
-async def test_reports_are_the_active_direct_reports(client, people):
+async def test_reports_are_the_direct_reports_the_viewer_may_see(client, people):
     await User.filter(id=people.users["p00"].id).update(is_active=False)
     query = "query($id: ID!) { user(id: $id) { reports { email } } }"
-    body = await gql(client, query, {"id": str(people.users["boss"].id)}, people.tokens["hr"])
-    assert sorted(r["email"] for r in body["data"]["user"]["reports"]) == [
-        "colleague@example.com",
-        "p01@example.com",
-        "p02@example.com",
-        "p03@example.com",
-    ]
+    active = ["colleague@example.com", "p01@example.com", "p02@example.com", "p03@example.com"]
+    for viewer, expected in [("colleague", active), ("hr", ["p00@example.com", *active])]:
+        body = await gql(client, query, {"id": str(people.users["boss"].id)}, people.tokens[viewer])
+        assert sorted(r["email"] for r in body["data"]["user"]["reports"]) == sorted(expected)
 
 
 AUDIT = """

@@ -33,7 +33,8 @@ async def _roles_by_user(ids: list[uuid.UUID]) -> list[list[Role]]:
 
 async def _reports_by_manager(ids: list[uuid.UUID]) -> list[list[User]]:
     grouped: dict[uuid.UUID, list[User]] = defaultdict(list)
-    for user in await User.filter(manager_id__in=ids, is_active=True):
+    # deactivated ones too: whether the viewer may see them is decided where they are read
+    for user in await User.filter(manager_id__in=ids):
         if user.manager_id is not None:
             grouped[user.manager_id].append(user)
     return [grouped[i] for i in ids]

@@ -6,6 +6,7 @@ import secrets
 
 from tortoise.transactions import in_transaction
 
+from staffgraph.auth.password_policy import strength_refusal
 from staffgraph.auth.passwords import PasswordHasher
 from staffgraph.models import Department, Role, User
 from staffgraph.resolvers.staff import create_user
@@ -46,13 +47,21 @@ async def seed(settings: Settings) -> list[str]:
     return ["demo organisation created; sign in with:", *credentials]
 
 
+def _new_password(email: str, name: str) -> str:
+    """A random password the policy accepts (a random draw may, rarely, look like a pattern)."""
+    while True:
+        password = secrets.token_urlsafe(12)
+        if strength_refusal(password, email=email, name=name) is None:
+            return password
+
+
 async def _create_people(hasher: PasswordHasher) -> list[str]:
     """Create the people, their departments and heads; one credentials line per person."""
     lines: list[str] = []
     created: dict[str, User] = {}
     for key, name, title, dept_name, manager_key, roles, salary in _PEOPLE:
         department, _ = await Department.get_or_create(name=dept_name)
-        password = secrets.token_urlsafe(12)
+        password = _new_password(f"{key}@{DEMO_DOMAIN}", name)
         user = await create_user(
             hasher,
             email=f"{key}@{DEMO_DOMAIN}",

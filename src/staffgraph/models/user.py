@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -22,8 +23,17 @@ class Role(StrEnum):
     ADMIN = "ADMIN"
 
 
+def new_security_stamp() -> str:
+    """A fresh credentials stamp: 128 random bits, hex."""
+    return secrets.token_hex(16)
+
+
 class User(Model):
-    """A member of staff. Email is stored lowercased, so uniqueness is case-insensitive."""
+    """A member of staff. Email is stored lowercased, so uniqueness is case-insensitive.
+
+    ``security_stamp`` changes with every credential change (password, roles, activation): a
+    sign-in opens its session only if the stamp it checked is still the stored one.
+    """
 
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
     email = fields.CharField(max_length=254, unique=True)
@@ -45,6 +55,9 @@ class User(Model):
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     updated_at = fields.DatetimeField(auto_now=True)
     last_login_at = fields.DatetimeField(null=True)
+    # the database default only lets the migration add the column to existing rows (it then
+    # stamps each); the ORM always writes a fresh stamp
+    security_stamp = fields.CharField(max_length=32, default=new_security_stamp, db_default="")
 
     department_id: uuid.UUID | None
     manager_id: uuid.UUID | None

@@ -27,12 +27,22 @@ def sees_inactive(ctx: Context) -> bool:
     return viewer is not None and bool(viewer.roles & {Role.HR, Role.ADMIN})
 
 
+def visible(ctx: Context, user: User | None) -> bool:
+    """Whether the viewer may see ``user``: the one rule for deactivated users, on every path
+    that reaches a user (``user``, ``users``, manager, reports, department head and members,
+    review subject and reviewer, audit actor)."""
+    return user is not None and (user.is_active or sees_inactive(ctx))
+
+
 async def get_user(ctx: Context, user_id: uuid.UUID) -> User | None:
     """The user with this id, if it exists and the viewer may see it."""
     user = await ctx.loaders.user.load(user_id)
-    if user is None or (not user.is_active and not sees_inactive(ctx)):
-        return None
-    return user
+    return user if visible(ctx, user) else None
+
+
+async def get_reports(ctx: Context, manager_id: uuid.UUID) -> list[User]:
+    """The direct reports of ``manager_id`` the viewer may see."""
+    return [u for u in await ctx.loaders.reports.load(manager_id) if visible(ctx, u)]
 
 
 async def list_users(

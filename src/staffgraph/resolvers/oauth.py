@@ -161,4 +161,6 @@ async def exchange_oauth_code(ctx: Context, code: str) -> AuthResult:
             detail=f"oauth:{row.provider} sign-in code {reason}",
         )
         raise Unauthenticated(INVALID_LOGIN_CODE)
-    return await open_session(ctx, row.user, method=f"oauth:{row.provider}")
+    return await open_session(
+        ctx, row.user, method=f"oauth:{row.provider}", refusal=Unauthenticated(INVALID_LOGIN_CODE)
+    )

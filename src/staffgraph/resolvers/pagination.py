@@ -7,7 +7,7 @@ import binascii
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from staffgraph.errors import BadUserInput
@@ -56,13 +56,22 @@ def encode_cursor(at: datetime, row_id: uuid.UUID) -> str:
 
 
 def decode_cursor(cursor: str, field: str = "after") -> tuple[datetime, uuid.UUID]:
-    """The position a cursor names, or BAD_USER_INPUT."""
+    """The position a cursor names, in UTC, or BAD_USER_INPUT.
+
+    Cursors are only ever issued with a UTC timestamp: one without a time zone, or one that
+    leaves the range of a timestamp once moved to UTC (year 9999 at -14:00, year 1 at +14:00),
+    was crafted, and would otherwise reach the database.
+    """
+    refused = BadUserInput(f"{field} is not a cursor this API issued", field=field)
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         at_text, id_text = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
-        return datetime.fromisoformat(at_text), uuid.UUID(id_text)
-    except (ValueError, UnicodeError, binascii.Error):
-        raise BadUserInput(f"{field} is not a cursor this API issued", field=field) from None
+        at, row_id = datetime.fromisoformat(at_text), uuid.UUID(id_text)
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise refused
+        return at.astimezone(UTC), row_id
+    except (ValueError, UnicodeError, binascii.Error, OverflowError):
+        raise refused from None
 
 
 def check_page_size(first: int, field: str = "first") -> int:

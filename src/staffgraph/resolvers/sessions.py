@@ -8,6 +8,7 @@ the revocation store, which refuses its access tokens from the very next request
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -21,6 +22,7 @@ from tortoise.transactions import in_transaction
 from staffgraph.context import Viewer
 from staffgraph.errors import BadUserInput, NotFound, Unauthenticated
 from staffgraph.models import AuditAction, RefreshToken, Role, Session, User, UserRole
+from staffgraph.models.user import new_security_stamp
 from staffgraph.permissions import policy
 from staffgraph.permissions.guard import require
 from staffgraph.resolvers.audit import record
@@ -68,10 +70,15 @@ async def _roles_of(user_id: uuid.UUID) -> frozenset[Role]:
     return frozenset(Role(r.role) for r in rows)
 
 
-async def _tokens_for(ctx: Context, user: User, session_id: uuid.UUID, refresh: str) -> AuthResult:
-    """Sign an access token and make its user the viewer for the rest of this request."""
+async def _tokens_for(
+    ctx: Context, user: User, session_id: uuid.UUID, refresh: str, roles: frozenset[Role]
+) -> AuthResult:
+    """Sign an access token and make its user the viewer for the rest of this request.
+
+    ``roles`` were read in the transaction that vouched for the session, after the user row
+    was locked: a roles change either waited for it (and then ended the session) or came first.
+    """
     services = ctx.services
-    roles = await _roles_of(user.id)
     access = services.tokens.issue(user.id, session_id, roles)
     # the payload's `user { ... }` fields are read in this same response, as this user
     # the token's exp is int(now) + ttl: the same or a little later than this
@@ -83,31 +90,60 @@ async def _tokens_for(ctx: Context, user: User, session_id: uuid.UUID, refresh: 
     return AuthResult(access, refresh, services.tokens.ttl, user)
 
 
-async def open_session(ctx: Context, user: User, *, method: str = "password") -> AuthResult:
+async def change_credentials(user_id: uuid.UUID, **changes: object) -> int:
+    """Give ``user_id`` a new security stamp (with ``changes`` to its row); rows written.
+
+    Call it inside the transaction of the credential change, BEFORE selecting the sessions to
+    end: its row lock makes a sign-in that checked the old stamp either commit its session
+    first (so the change sees and ends it) or find the stamp changed and open nothing.
+    """
+    return await User.filter(id=user_id).update(security_stamp=new_security_stamp(), **changes)
+
+
+async def open_session(
+    ctx: Context, user: User, *, method: str = "password", refusal: Unauthenticated | None = None
+) -> AuthResult:
     """Open a session for ``user`` who just proved who they are, and return its tokens.
 
+    The proof holds only for the credentials it was checked against: the transaction's first
+    statement is a conditional write on the user row (still active, same ``security_stamp``
+    as ``user`` was read with). When a credential change came in between, nothing is opened
+    and the answer is the failed sign-in one (``refusal``, by default the failed login's).
     Records ``last_login_at`` and LOGIN_SUCCEEDED (``method`` goes to the detail). Shared by
     ``login`` and the OAuth code exchange.
     """
     now = _now()
     async with in_transaction():
-        session = await Session.create(
-            user_id=user.id,
-            expires_at=now + timedelta(seconds=ctx.services.settings.refresh_token_ttl),
-            user_agent=(ctx.user_agent or "")[:500] or None,
-            ip_address=ctx.client_ip,
-        )
-        refresh = await _new_refresh_token(session.id)
-        await User.filter(id=user.id).update(last_login_at=now)
+        vouched = await User.filter(
+            id=user.id, security_stamp=user.security_stamp, is_active=True
+        ).update(last_login_at=now)
+        if vouched:
+            roles = await _roles_of(user.id)
+            session = await Session.create(
+                user_id=user.id,
+                expires_at=now + timedelta(seconds=ctx.services.settings.refresh_token_ttl),
+                user_agent=(ctx.user_agent or "")[:500] or None,
+                ip_address=ctx.client_ip,
+            )
+            refresh = await _new_refresh_token(session.id)
+            await record(
+                ctx,
+                AuditAction.LOGIN_SUCCEEDED,
+                actor_id=user.id,
+                target_id=user.id,
+                detail=f"{method}; session {session.id}",
+            )
+    if not vouched:
         await record(
             ctx,
-            AuditAction.LOGIN_SUCCEEDED,
-            actor_id=user.id,
+            AuditAction.LOGIN_FAILED,
+            actor_id=None,
             target_id=user.id,
-            detail=f"{method}; session {session.id}",
+            detail=f"{method}: credentials changed during sign-in",
         )
+        raise refusal or Unauthenticated(INVALID_CREDENTIALS, reason="invalid_credentials")
     user.last_login_at = now
-    return await _tokens_for(ctx, user, session.id, refresh)
+    return await _tokens_for(ctx, user, session.id, refresh, roles)
 
 
 async def _find_user(email: str) -> User | None:
@@ -198,11 +234,16 @@ async def refresh(ctx: Context, refresh_token: str) -> AuthResult:
             spent = await RefreshToken.get(id=stored.id).only("used_at")
             reused = spent.used_at is None or now - spent.used_at > grace
         if not reused:
-            user = await User.get_or_none(id=session.user_id, is_active=True)
-            if user is None:
+            # lock the user row: a credential change writes it first, so it either waits for
+            # this refresh (and then ends the session) or came first and the session is ended
+            user = await User.filter(id=session.user_id, is_active=True).select_for_update().first()
+            still_open = user is not None and await Session.filter(
+                id=session.id, revoked_at__isnull=True
+            ).update(last_used_at=now)
+            if user is None or not still_open:
                 raise Unauthenticated(INVALID_REFRESH_TOKEN, reason="token_revoked")
+            roles = await _roles_of(user.id)
             new_token = await _new_refresh_token(session.id)
-            await Session.filter(id=session.id).update(last_used_at=now)
             await record(
                 ctx,
                 AuditAction.TOKEN_REFRESHED,
@@ -214,7 +255,7 @@ async def refresh(ctx: Context, refresh_token: str) -> AuthResult:
         await _revoke_for_reuse(ctx, session)
         raise Unauthenticated(INVALID_REFRESH_TOKEN, reason="token_revoked")
     assert user is not None
-    return await _tokens_for(ctx, user, session.id, new_token)
+    return await _tokens_for(ctx, user, session.id, new_token, roles)
 
 
 async def _revoke_for_reuse(ctx: Context, session: Session) -> None:
@@ -330,7 +371,13 @@ async def change_password(ctx: Context, current_password: str, new_password: str
     user = await User.get_or_none(id=viewer.user_id, is_active=True)
     if user is None:
         raise Unauthenticated("Authentication required", reason="token_revoked")
-    check_new_password(new_password, email=user.email, field="newPassword")
+    await asyncio.to_thread(
+        check_new_password,
+        new_password,
+        email=user.email,
+        name=user.display_name,
+        field="newPassword",
+    )
     async with services.login_limiter.attempt(user.email, ctx.client_ip) as attempt:
         if not await services.passwords.verify(current_password, user.password_hash):
             attempt.failed()
@@ -343,7 +390,7 @@ async def change_password(ctx: Context, current_password: str, new_password: str
             raise BadUserInput("The current password is not correct", field="currentPassword")
     new_hash = await services.passwords.hash(new_password)
     async with in_transaction():
-        await User.filter(id=user.id).update(password_hash=new_hash)
+        await change_credentials(user.id, password_hash=new_hash)
         ended = await end_sessions(services, user.id, "password_changed", keep=viewer.session_id)
         await record(
             ctx,

@@ -7,9 +7,11 @@ inside one transaction together with its audit event.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,13 +20,14 @@ from tortoise.transactions import in_transaction
 
 from staffgraph.errors import BadUserInput, Forbidden, NotFound
 from staffgraph.models import AuditAction, Department, Review, Role, User, UserRole
+from staffgraph.models.user import new_security_stamp
 from staffgraph.permissions import policy as p
 from staffgraph.permissions import require
 from staffgraph.permissions.guard import queue_denial
 from staffgraph.resolvers.audit import record
 from staffgraph.resolvers.hierarchy import lock_tree, would_create_cycle
 from staffgraph.resolvers.locks import hold_lock
-from staffgraph.resolvers.sessions import end_sessions
+from staffgraph.resolvers.sessions import change_credentials, end_sessions
 from staffgraph.resolvers.validation import (
     check_date_of_birth,
     check_range,
@@ -82,7 +85,9 @@ async def create_user(
     if not granted:
         raise BadUserInput("roles must name at least one role", field="roles")
     if password is not None:
-        check_new_password(password, email=email, field="password")
+        await asyncio.to_thread(
+            check_new_password, password, email=email, name=name, field="password"
+        )
     if department_id is not None and not await Department.exists(id=department_id):
         raise NotFound("No department with this id", field="departmentId")
     if manager_id is not None and not await User.exists(id=manager_id, is_active=True):
@@ -293,6 +298,9 @@ async def set_roles(ctx: Context, user_id: uuid.UUID, roles: list[Role]) -> User
             return user
         if Role.ADMIN in held and Role.ADMIN not in wanted and user.is_active:
             await _keep_an_admin(ctx, user, "setRoles")
+        # before the roles change and the sessions end: a sign-in racing this one either
+        # committed its session already (ended below) or finds the stamp changed
+        await change_credentials(user.id, updated_at=datetime.now(UTC))
         if held - wanted:
             await UserRole.filter(user_id=user.id, role__in=list(held - wanted)).delete()
         await UserRole.bulk_create([UserRole(user_id=user.id, role=r) for r in wanted - held])
@@ -326,7 +334,7 @@ async def deactivate_user(ctx: Context, user_id: uuid.UUID) -> User:
         await lock_tree()
         # conditional: of two requests racing, only the one that flips the flag goes on
         flipped = await User.filter(id=user.id, is_active=True).update(
-            is_active=False, updated_at=datetime.now(UTC)
+            is_active=False, security_stamp=new_security_stamp(), updated_at=datetime.now(UTC)
         )
         if flipped:
             manager_id = await User.filter(id=user.id).first().values_list("manager_id", flat=True)
@@ -408,11 +416,29 @@ async def create_review(ctx: Context, data: Any) -> Review:
     return review
 
 
+@dataclass(frozen=True, slots=True)
+class _NoSuchReview:
+    """Stands for an absent review in the permission check: nobody wrote it."""
+
+    id: uuid.UUID
+    reviewer_id: None = None
+    subject_id: None = None
+
+
 async def share_review(ctx: Context, review_id: uuid.UUID) -> Review:
-    """The ``shareReview`` mutation: the reviewer lets the subject read the review."""
+    """The ``shareReview`` mutation: the reviewer lets the subject read the review.
+
+    To a viewer who may not read every review, a review that does not exist is refused exactly
+    like someone else's (FORBIDDEN), so review ids cannot be probed; HR, who reads them all,
+    gets NOT_FOUND.
+    """
     review = await Review.get_or_none(id=review_id)
     if review is None:
-        raise NotFound("No review with this id", field="id")
+        viewer = ctx.viewer
+        if viewer is not None and viewer.has_role(Role.HR):
+            raise NotFound("No review with this id", field="id")
+        await require(ctx, p.SHARE_REVIEW, _NoSuchReview(review_id), "shareReview")
+        raise NotFound("No review with this id", field="id")  # unreachable: nobody wrote it
     await require(ctx, p.SHARE_REVIEW, review, "shareReview")
     if not review.shared:
         await Review.filter(id=review.id).update(shared=True)

@@ -54,7 +54,7 @@ class User:
 
     @staticmethod
     async def _reports(root: models.User, info: Info) -> list[User]:
-        return await info.context.loaders.reports.load(root.id)  # type: ignore[return-value]
+        return await directory.get_reports(info.context, root.id)  # type: ignore[return-value]
 
     @staticmethod
     async def _roles(root: models.User, info: Info) -> list[Role] | None:
@@ -73,8 +73,16 @@ class User:
         return await info.context.loaders.sessions.load(root.id)  # type: ignore[return-value]
 
     department: Department | None = guarded(p.COLLEAGUE, "Department.", resolver=_department)
-    manager: User | None = guarded(p.COLLEAGUE, "Direct manager.", resolver=_manager)
-    reports: list[User] = guarded(p.COLLEAGUE, "Direct reports (active users).", resolver=_reports)
+    manager: User | None = guarded(
+        p.COLLEAGUE,
+        "Direct manager (deactivated: for HR and ADMIN only).",
+        resolver=_manager,
+    )
+    reports: list[User] = guarded(
+        p.COLLEAGUE,
+        "Direct reports (deactivated ones for HR and ADMIN only).",
+        resolver=_reports,
+    )
     roles: list[Role] | None = guarded(p.READ_ROLES, "Roles held.", resolver=_roles)
     reviews: list[Review] | None = guarded(
         p.READ_REVIEWS,
@@ -104,9 +112,15 @@ class Department:
     ) -> UserConnection:
         return await directory.list_users(info.context, first, after, department_id=root.id)  # type: ignore[return-value]
 
-    head: User | None = guarded(p.COLLEAGUE, "Head of the department.", resolver=_head)
+    head: User | None = guarded(
+        p.COLLEAGUE,
+        "Head of the department (deactivated: for HR and ADMIN only).",
+        resolver=_head,
+    )
     members: UserConnection = guarded(
-        p.COLLEAGUE, "Active members, a page at a time.", resolver=_members
+        p.COLLEAGUE,
+        "Members, a page at a time (deactivated ones for HR and ADMIN only).",
+        resolver=_members,
     )
 
 
@@ -120,15 +134,23 @@ class Review:
     created_at: datetime = guarded(p.VIA_PARENT, "When it was written.", attr="created_at")
 
     @staticmethod
-    async def _subject(root: models.Review, info: Info) -> User:
-        return await info.context.loaders.user.load(root.subject_id)  # type: ignore[return-value]
+    async def _subject(root: models.Review, info: Info) -> User | None:
+        return await directory.get_user(info.context, root.subject_id)  # type: ignore[return-value]
 
     @staticmethod
-    async def _reviewer(root: models.Review, info: Info) -> User:
-        return await info.context.loaders.user.load(root.reviewer_id)  # type: ignore[return-value]
+    async def _reviewer(root: models.Review, info: Info) -> User | None:
+        return await directory.get_user(info.context, root.reviewer_id)  # type: ignore[return-value]
 
-    subject: User = guarded(p.VIA_PARENT, "Who is reviewed.", resolver=_subject)
-    reviewer: User = guarded(p.VIA_PARENT, "Who wrote it.", resolver=_reviewer)
+    subject: User | None = guarded(
+        p.VIA_PARENT,
+        "Who is reviewed; null once deactivated, except for HR and ADMIN.",
+        resolver=_subject,
+    )
+    reviewer: User | None = guarded(
+        p.VIA_PARENT,
+        "Who wrote it; null once deactivated, except for HR and ADMIN.",
+        resolver=_reviewer,
+    )
 
 
 @strawberry.type(description="A signed-in device.")
@@ -169,7 +191,7 @@ class AuditEvent:
     async def _actor(root: models.AuditEvent, info: Info) -> User | None:
         if root.actor_id is None:
             return None
-        return await info.context.loaders.user.load(root.actor_id)  # type: ignore[return-value]
+        return await directory.get_user(info.context, root.actor_id)  # type: ignore[return-value]
 
     actor: User | None = guarded(p.VIA_PARENT, "Who acted, if known.", resolver=_actor)
 
