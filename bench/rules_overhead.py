@@ -41,7 +41,7 @@ from staffgraph.models import Department, Role, User, UserRole
 from staffgraph.permissions.guard import Guard
 from staffgraph.permissions.install import guarded_fields
 from staffgraph.resolvers import directory
-from staffgraph.resolvers.pagination import build_connection
+from staffgraph.resolvers.pagination import Connection, Edge, PageInfo, PageRequest, encode_cursor
 from staffgraph.schema import StaffSchema, build_schema
 from staffgraph.schema.mutations import Mutation
 from staffgraph.schema.queries import Query
@@ -172,11 +172,15 @@ class InMemory:
     def serving(self) -> Iterator[None]:
         real = directory.list_users
 
-        async def page(ctx: Context, first: int, after: str | None, **_: Any) -> Any:
+        async def page(ctx: Context, request: PageRequest, **_: Any) -> Any:
             async def count() -> int:
                 return len(self.rows)
 
-            return build_connection(self.rows[: first + 1], first, "created_at", count)
+            rows = self.rows[: request.size]
+            edges = [Edge(row, encode_cursor(row.created_at, row.id)) for row in rows]
+            more = len(self.rows) > request.size
+            cursors = (edges[0].cursor, edges[-1].cursor) if edges else (None, None)
+            return Connection(edges, PageInfo(more, False, *cursors), count)
 
         directory.list_users = page  # type: ignore[assignment]
         try:

@@ -6,6 +6,7 @@ Over a limit: one GRAPHQL_VALIDATION_FAILED error naming the limit, ``data`` nul
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -147,6 +148,47 @@ async def test_cost_reads_first_from_variables(client: httpx.AsyncClient) -> Non
     assert limit_of(await gql(client, query, {"n": 100})) == "cost"
     with_default = query.replace("$n: Int!", "$n: Int = 100")
     assert limit_of(await gql(client, with_default)) == "cost"
+
+
+async def test_cost_counts_last_like_first(client: httpx.AsyncClient) -> None:
+    query = (
+        "query Q($n: Int!) { users(last: $n) { edges { node { reports { reports { id } } } } } }"
+    )
+    assert error_codes(await gql(client, query, {"n": 5})) == ["UNAUTHENTICATED"]
+    assert limit_of(await gql(client, query, {"n": 100})) == "cost"
+    literal = "{ users(last: 100) { edges { node { reports { reports { id } } } } } }"
+    assert limit_of(await gql(client, literal)) == "cost"
+    # an explicit `first: null` leaves `last` to size the page
+    null_first = literal.replace("last: 100", "first: null, last: 100")
+    assert limit_of(await gql(client, null_first)) == "cost"
+
+
+async def test_cost_takes_the_default_page_size_of_each_connection(
+    client: httpx.AsyncClient,
+) -> None:
+    # 143 per event: within the budget for 20 events, over it for auditEvents' default 50
+    events = (
+        "{ auditEvents%s { edges { node { actor { reports { "
+        "id email displayName jobTitle createdAt department { name } } } } } } }"
+    )
+    assert limit_of(await gql(client, events % "")) == "cost"
+    assert error_codes(await gql(client, events % "(first: 20)")) == ["UNAUTHENTICATED"]
+    users = (
+        "{ users { edges { node { reports { "
+        "id email displayName jobTitle createdAt department { name } } } } } }"
+    )
+    assert error_codes(await gql(client, users)) == ["UNAUTHENTICATED"]  # users' default is 20
+
+
+async def test_cost_of_nodes_counts_the_ids(client: httpx.AsyncClient) -> None:
+    query = (
+        "query Q($ids: [ID!]!) { nodes(ids: $ids) { ... on User { reports { reports { id } } } } }"
+    )
+    ids = ["00000000-0000-4000-8000-000000000000"] * 5
+    assert error_codes(await gql(client, query, {"ids": ids})) == ["UNAUTHENTICATED"]
+    assert limit_of(await gql(client, query, {"ids": ids * 4})) == "cost"
+    literal = query.replace("query Q($ids: [ID!]!) ", "").replace("$ids", json.dumps(ids))
+    assert error_codes(await gql(client, literal)) == ["UNAUTHENTICATED"]
 
 
 async def test_cost_of_unbounded_lists(client: httpx.AsyncClient) -> None:

@@ -16,8 +16,8 @@ from staffgraph.models import Department, Role, User
 from tests.conftest import gql, make_user, token_for
 
 PAGE = """
-query($first: Int!) {
-  users(first: $first) {
+query($first: Int, $last: Int, $before: String) {
+  users(first: $first, last: $last, before: $before) {
     edges { node { id displayName phone salary manager { id displayName } department { name } } }
   }
 }"""
@@ -88,10 +88,20 @@ async def company(app: Any) -> Company:
 
 @pytest.mark.parametrize("viewer", ["hr", "boss"])
 @pytest.mark.parametrize("size", [10, 50])
-async def test_a_page_costs_at_most_four_statements(client, company, monkeypatch, viewer, size):
+@pytest.mark.parametrize("direction", ["first", "last"])
+async def test_a_page_costs_at_most_four_statements(
+    client, company, monkeypatch, viewer, size, direction
+):
+    variables: dict[str, Any] = {direction: size}
+    if direction == "last":
+        # backward from the HR account, the newest: the page holds the boss's people only
+        newest = await gql(
+            client, "{ users(last: 1) { edges { cursor } } }", token=company.tokens["hr"]
+        )
+        variables["before"] = newest["data"]["users"]["edges"][0]["cursor"]
     # the viewer's management subtree and the page both start cold in every request
     with statements(monkeypatch) as sent:
-        body = await gql(client, PAGE, {"first": size}, company.tokens[viewer])
+        body = await gql(client, PAGE, variables, company.tokens[viewer])
     assert "errors" not in body, body["errors"][:2]
     nodes = [e["node"] for e in body["data"]["users"]["edges"]]
     assert len(nodes) == size

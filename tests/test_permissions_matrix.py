@@ -16,12 +16,14 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from graphql import parse
 from tortoise.context import TortoiseContext
 from tortoise.contrib.test import truncate_all_models
 
 from staffgraph.app import create_app
 from staffgraph.db import tortoise_config
 from staffgraph.permissions import policy as p
+from staffgraph.schema import build_schema
 from tests.conftest import ON_POSTGRES, gql
 from tests.conftest import test_settings as settings_for
 from tests.permissions_org import Org, build_org
@@ -101,6 +103,7 @@ query Matrix($id: ID!) {
     department { name } manager { id } reports { id }
     roles isActive phone homeAddress dateOfBirth salary lastLoginAt
     reviews { id shared } sessions { id }
+    viewerCan { read }
   }
 }
 """
@@ -233,3 +236,25 @@ async def test_only_denied_fields_have_errors(matrix: Matrix, target: str, viewe
     denied = sorted(set(GUARDED) - READABLE[target][viewer])
     assert sorted(e["path"][1] for e in body.get("errors", [])) == denied
     assert all(len(e["path"]) == 2 for e in body.get("errors", []))
+
+
+async def test_the_matrix_asks_for_every_field_of_user() -> None:
+    [operation] = parse(QUERY).definitions
+    [user] = operation.selection_set.selections
+    selected = {field.name.value for field in user.selection_set.selections}
+    assert selected == set(build_schema()._schema.type_map["User"].fields)
+
+
+@pytest.mark.parametrize(
+    ("target", "viewer"),
+    [(t, v) for t, viewers in READABLE.items() for v in viewers],
+)
+async def test_viewer_can_read_names_exactly_the_fields_that_came_back(
+    matrix: Matrix, target: str, viewer: str
+) -> None:
+    body = matrix.answers[(target, viewer)]
+    user = body["data"]["user"]
+    denied = {e["path"][1] for e in body.get("errors", [])}
+    came_back = set(user) - denied
+    assert set(user["viewerCan"]["read"]) == came_back
+    assert came_back == {*COLLEAGUE_FIELDS, *READABLE[target][viewer], "viewerCan"}

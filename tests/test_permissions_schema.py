@@ -11,13 +11,22 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType
+from graphql import (
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    InterfaceTypeDefinitionNode,
+    ObjectTypeDefinitionNode,
+    parse,
+    print_ast,
+)
 
 from staffgraph.context import Context, Viewer
 from staffgraph.errors import Forbidden, Unauthenticated
 from staffgraph.loaders import Loaders
 from staffgraph.permissions.guard import GUARD_KEY, Guard
-from staffgraph.permissions.install import guarded_fields
+from staffgraph.permissions.install import guard_of, guarded_fields
 from staffgraph.schema import build_schema, schema_sdl
 
 SCHEMA = build_schema()
@@ -44,6 +53,23 @@ def test_every_field_has_a_rule(type_name, field_name, graphql_field, guard):
     assert isinstance(guard, Guard), (
         f"{type_name}.{field_name} has no rule: build it with guarded()"
     )
+
+
+INTERFACE_FIELDS = [
+    (type_name, field_name, graphql_field)
+    for type_name, graphql_type in SCHEMA._schema.type_map.items()
+    if isinstance(graphql_type, GraphQLInterfaceType)
+    for field_name, graphql_field in graphql_type.fields.items()
+]
+
+
+def test_interface_fields_have_a_rule_and_state_it():
+    assert ("Node", "id") in {(t, f) for t, f, _ in INTERFACE_FIELDS}
+    for type_name, field_name, graphql_field in INTERFACE_FIELDS:
+        guard = guard_of(graphql_field)
+        assert isinstance(guard, Guard), f"{type_name}.{field_name} has no rule"
+        assert directive_rule(graphql_field) == guard.rule.label
+        assert (graphql_field.description or "").endswith(f"Readable by: {guard.rule.label}.")
 
 
 @pytest.mark.parametrize(("type_name", "field_name", "graphql_field", "guard"), FIELDS, ids=IDS)
@@ -161,8 +187,15 @@ def test_types_readable_via_parent_are_only_reached_through_a_rule():
     returned_by: dict[str, list[tuple[str, Guard | None]]] = {}
     for type_name, _, graphql_field, guard in FIELDS:
         named = _named(graphql_field.type)
-        if isinstance(named, GraphQLObjectType):
-            returned_by.setdefault(named.name, []).append((type_name, guard))
+        # a field returning an interface (`node`) reaches every type implementing it
+        reached = (
+            SCHEMA._schema.get_possible_types(named)
+            if isinstance(named, GraphQLInterfaceType)
+            else [named]
+        )
+        for object_type in reached:
+            if isinstance(object_type, GraphQLObjectType):
+                returned_by.setdefault(object_type.name, []).append((type_name, guard))
 
     def reached_through_rule(name: str, seen: frozenset[str]) -> bool:
         for owner, guard in returned_by.get(name, []):
@@ -189,15 +222,18 @@ def test_every_mutation_checks_something_before_running():
 
 
 def test_the_printed_schema_carries_every_directive():
-    sdl = schema_sdl()
-    lines = [line.strip() for line in sdl.splitlines()]
+    printed: dict[tuple[str, str], list[str]] = {}
+    for definition in parse(schema_sdl()).definitions:
+        if isinstance(definition, ObjectTypeDefinitionNode | InterfaceTypeDefinitionNode):
+            for field in definition.fields or ():
+                printed[(definition.name.value, field.name.value)] = [
+                    print_ast(directive) for directive in field.directives or ()
+                ]
     for type_name, field_name, _, guard in FIELDS:
         assert guard is not None
         expected = f'@requires(rule: "{guard.rule.label}")'
-        matching = [
-            line
-            for line in lines
-            if (line.startswith(f"{field_name}:") or line.startswith(f"{field_name}("))
-            and expected in line
-        ]
-        assert matching, f"{type_name}.{field_name} prints without {expected}"
+        assert expected in printed[(type_name, field_name)], (
+            f"{type_name}.{field_name} prints without {expected}"
+        )
+    # interface fields carry a rule of their own too
+    assert printed[("Node", "id")] == ['@requires(rule: "authenticated")']

@@ -13,11 +13,11 @@ import pytest
 from graphql import (
     GraphQLEnumType,
     GraphQLInputObjectType,
+    GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
     build_client_schema,
     get_introspection_query,
-    print_schema,
 )
 
 from staffgraph.schema import build_schema, schema_sdl
@@ -29,10 +29,12 @@ OBJECT_FIELDS: dict[str, dict[str, set[str]]] = {
     "Query": {
         "me": set(),
         "user": {"id"},
-        "users": {"first", "after", "filter"},
+        "users": {"first", "after", "last", "before", "filter"},
         "department": {"id"},
         "departments": set(),
-        "auditEvents": {"first", "after", "action"},
+        "auditEvents": {"first", "after", "last", "before", "action"},
+        "node": {"id"},
+        "nodes": {"ids"},
     },
     "User": {
         name: set()
@@ -54,16 +56,44 @@ OBJECT_FIELDS: dict[str, dict[str, set[str]]] = {
             "lastLoginAt",
             "reviews",
             "sessions",
+            "viewerCan",
         ]
     },
-    "Department": {"id": set(), "name": set(), "head": set(), "members": {"first", "after"}},
+    "UserCapabilities": {
+        n: set() for n in ["read", "update", "setSalary", "setRoles", "deactivate", "review"]
+    },
+    "Department": {
+        "id": set(),
+        "name": set(),
+        "head": set(),
+        "members": {"first", "after", "last", "before"},
+    },
     "Review": {
         n: set()
-        for n in ["id", "subject", "reviewer", "period", "rating", "summary", "shared", "createdAt"]
+        for n in [
+            "id",
+            "subject",
+            "reviewer",
+            "period",
+            "rating",
+            "summary",
+            "shared",
+            "createdAt",
+            "viewerCanShare",
+        ]
     },
     "Session": {
         n: set()
-        for n in ["id", "createdAt", "lastUsedAt", "expiresAt", "userAgent", "ipAddress", "current"]
+        for n in [
+            "id",
+            "createdAt",
+            "lastUsedAt",
+            "expiresAt",
+            "userAgent",
+            "ipAddress",
+            "current",
+            "viewerCanRevoke",
+        ]
     },
     "AuditEvent": {
         n: set() for n in ["id", "at", "action", "actor", "targetId", "ipAddress", "detail"]
@@ -72,7 +102,12 @@ OBJECT_FIELDS: dict[str, dict[str, set[str]]] = {
     "UserEdge": {"node": set(), "cursor": set()},
     "AuditEventConnection": {"edges": set(), "pageInfo": set(), "totalCount": set()},
     "AuditEventEdge": {"node": set(), "cursor": set()},
-    "PageInfo": {"hasNextPage": set(), "endCursor": set()},
+    "PageInfo": {
+        "hasNextPage": set(),
+        "hasPreviousPage": set(),
+        "startCursor": set(),
+        "endCursor": set(),
+    },
     "AuthPayload": {
         n: set() for n in ["accessToken", "refreshToken", "tokenType", "expiresIn", "user"]
     },
@@ -144,6 +179,9 @@ RULE_NAMES: dict[tuple[str, str], set[str]] = {
     ("Query", "department"): {"authenticated"},
     ("Query", "departments"): {"authenticated"},
     ("Query", "auditEvents"): {"ADMIN"},
+    ("Query", "node"): {"authenticated"},
+    ("Query", "nodes"): {"authenticated"},
+    ("User", "viewerCan"): {"authenticated"},
     **{
         ("User", f): {"authenticated"}
         for f in [
@@ -191,6 +229,13 @@ async def client_schema(client) -> GraphQLSchema:
     body = response.json()
     assert "errors" not in body, body["errors"]
     return build_client_schema(body["data"])
+
+
+def user_type(schema: GraphQLSchema, name: str = "User") -> Any:
+    """An object type of the introspected schema."""
+    found = schema.get_type(name)
+    assert isinstance(found, GraphQLObjectType), name
+    return found
 
 
 def rule_names(rule: str) -> set[str]:
@@ -249,9 +294,34 @@ async def test_contract_types_and_nullability(client_schema):
     assert str(query.fields["me"].type) == "User"
     assert str(query.fields["users"].type) == "UserConnection!"
     assert str(query.fields["departments"].type) == "[Department!]!"
-    printed = print_schema(client_schema)
-    assert "users(first: Int! = 20, " in printed
-    assert "auditEvents(first: Int! = 50, " in printed
+    # Relay connections: `last` alone pages backward, so `first` has no schema default; the
+    # default page size of API.md §4 is the one used when neither is given
+    for connection, default in (
+        (query.fields["users"], 20),
+        (query.fields["auditEvents"], 50),
+        (client_schema.get_type("Department").fields["members"], 20),
+    ):
+        for name in ("first", "last"):
+            assert str(connection.args[name].type) == "Int"
+            assert not isinstance(connection.args[name].default_value, int)
+        assert f"{default} when neither `first` nor `last` is given" in (
+            connection.args["first"].description or ""
+        )
+    node = client_schema.get_type("Node")
+    assert isinstance(node, GraphQLInterfaceType)
+    assert {t.name for t in client_schema.get_possible_types(node)} == {
+        "User",
+        "Department",
+        "Review",
+    }
+    assert str(query.fields["node"].type) == "Node"
+    assert str(query.fields["nodes"].type) == "[Node]!"
+    assert str(query.fields["nodes"].args["ids"].type) == "[ID!]!"
+    page_info = client_schema.get_type("PageInfo")
+    assert str(page_info.fields["hasPreviousPage"].type) == "Boolean!"
+    assert str(page_info.fields["startCursor"].type) == "String"
+    assert str(user_type(client_schema).fields["viewerCan"].type) == "UserCapabilities!"
+    assert str(user_type(client_schema, "UserCapabilities").fields["read"].type) == "[String!]!"
     user = client_schema.get_type("User")
     assert str(user.fields["id"].type) == "ID!"
     assert str(user.fields["reports"].type) == "[User!]!"

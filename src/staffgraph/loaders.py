@@ -24,6 +24,11 @@ async def _departments_by_id(ids: list[uuid.UUID]) -> list[Department | None]:
     return [found.get(i) for i in ids]
 
 
+async def _reviews_by_id(ids: list[uuid.UUID]) -> list[Review | None]:
+    found = {r.id: r for r in await Review.filter(id__in=ids)}
+    return [found.get(i) for i in ids]
+
+
 async def _roles_by_user(ids: list[uuid.UUID]) -> list[list[Role]]:
     grouped: dict[uuid.UUID, list[Role]] = defaultdict(list)
     for row in await UserRole.filter(user_id__in=ids).order_by("role"):
@@ -66,6 +71,9 @@ class Loaders:
     )
     department: DataLoader[uuid.UUID, Department | None] = field(
         default_factory=lambda: DataLoader(load_fn=_departments_by_id)
+    )
+    review: DataLoader[uuid.UUID, Review | None] = field(
+        default_factory=lambda: DataLoader(load_fn=_reviews_by_id)
     )
     roles: DataLoader[uuid.UUID, list[Role]] = field(
         default_factory=lambda: DataLoader(load_fn=_roles_by_user)

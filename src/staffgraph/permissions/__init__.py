@@ -1,6 +1,6 @@
 """What you may do: rule classes, their combinators and the field guard."""
 
-from staffgraph.permissions.guard import guarded, require
+from staffgraph.permissions.guard import allows, decide, guarded, require
 from staffgraph.permissions.rules import (
     ANYONE,
     AUTHENTICATED,
@@ -25,6 +25,8 @@ __all__ = [
     "IsSelf",
     "Rule",
     "ViaParent",
+    "allows",
+    "decide",
     "guarded",
     "require",
 ]

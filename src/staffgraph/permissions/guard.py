@@ -20,7 +20,7 @@ from strawberry.schema_directive import Location
 from strawberry.utils.str_converters import to_camel_case
 
 from staffgraph.errors import Forbidden, Unauthenticated
-from staffgraph.permissions.rules import Rule
+from staffgraph.permissions.rules import Decision, Rule
 
 if TYPE_CHECKING:
     from staffgraph.context import Context
@@ -270,12 +270,28 @@ def direct_resolver(guard: Guard, make_info: Callable[[Any], Any]) -> Callable[.
     return resolve
 
 
+def decide(ctx: Context, rule: Rule, target: Any) -> Decision:
+    """What ``rule`` answers for the viewer on ``target``: True, False, or an awaitable of
+    either (when it must load the management chain first).
+
+    The very check guards and :func:`require` run (the rule's compiled check), but it never
+    raises and never audits: for telling a client what it may do, not for enforcing it.
+    """
+    return rule.compile()(ctx, target)
+
+
+async def allows(ctx: Context, rule: Rule, target: Any) -> bool:
+    """Whether ``rule`` would allow the viewer on ``target`` (:func:`decide`, awaited)."""
+    decision = decide(ctx, rule, target)
+    return decision if isinstance(decision, bool) else await decision
+
+
 async def require(ctx: Context, rule: Rule, target: Any, action: str, audit: bool = True) -> None:
     """Raise the denial for ``action`` unless ``rule`` allows the viewer on ``target``.
 
     For object-level checks inside mutations, before any side effect.
     """
-    decision = rule.check(ctx, target)
+    decision = decide(ctx, rule, target)
     if decision is not True and (decision is False or not await decision):
         raise denial(ctx, rule, action, getattr(target, "id", None), audit)
     checked = _target_checks.get()

@@ -59,8 +59,16 @@ class Rule:
         per set of roles, not once per field.
 
         Only :class:`Anyone` and :class:`ViaParent` allow an anonymous viewer, so any other
-        rule denies one at once.
+        rule denies one at once. Compiled once per rule object: every guard of a rule, and
+        whoever asks what it would decide (:func:`staffgraph.permissions.guard.decide`),
+        call the same function.
         """
+        compiled: Check | None = self.__dict__.get("_compiled")
+        if compiled is None:
+            compiled = self.__dict__["_compiled"] = self._compile()
+        return compiled
+
+    def _compile(self) -> Check:
         if self.always_allows:
             return _allow
         residuals: dict[frozenset[Role], Check | bool] = {}
@@ -136,7 +144,7 @@ class IsAuthenticated(Rule):
     def check_roles(self, roles: frozenset[Role]) -> bool:
         return True
 
-    def compile(self) -> Check:
+    def _compile(self) -> Check:
         return self.check  # nothing to settle per set of roles
 
 

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tortoise.expressions import Q
 
 from staffgraph.errors import Forbidden
 from staffgraph.models import AuditAction, AuditEvent, Department, Role, User
-from staffgraph.resolvers.pagination import (
-    Connection,
-    build_connection,
-    check_page_size,
-    decode_cursor,
-)
+from staffgraph.resolvers.pagination import Connection, PageRequest, fetch_page
 from staffgraph.resolvers.validation import clean_text
 
 if TYPE_CHECKING:
@@ -47,8 +42,7 @@ async def get_reports(ctx: Context, manager_id: uuid.UUID) -> list[User]:
 
 async def list_users(
     ctx: Context,
-    first: int,
-    after: str | None,
+    page: PageRequest,
     *,
     search: str | None = None,
     department_id: uuid.UUID | None = None,
@@ -56,7 +50,6 @@ async def list_users(
     is_active: bool | None = None,
 ) -> Connection:
     """A page of users, oldest account first, matching every given condition."""
-    check_page_size(first)
     query = User.all()
     if is_active is not None:
         if not sees_inactive(ctx):
@@ -77,13 +70,9 @@ async def list_users(
         query = query.filter(department_id=department_id)
     if manager_id is not None:
         query = query.filter(manager_id=manager_id)
-    page = query
-    if after:
-        at, row_id = decode_cursor(after)
-        page = page.filter(Q(created_at__gt=at) | Q(created_at=at, id__gt=row_id))
-    rows = await page.order_by("created_at", "id").limit(first + 1) if first else []
+    connection, rows = await fetch_page(query, page, "created_at", query.count)
     ctx.loaders.prime_users(rows)
-    return build_connection(list(rows), first, "created_at", query.count)
+    return connection
 
 
 async def get_department(ctx: Context, department_id: uuid.UUID) -> Department | None:
@@ -100,16 +89,11 @@ async def list_departments(ctx: Context) -> list[Department]:
 
 
 async def list_audit_events(
-    ctx: Context, first: int, after: str | None, action: AuditAction | None
+    ctx: Context, page: PageRequest, action: AuditAction | None
 ) -> Connection:
     """A page of audit events, newest first."""
-    check_page_size(first)
     query = AuditEvent.all()
     if action is not None:
         query = query.filter(action=action)
-    page: Any = query
-    if after:
-        at, row_id = decode_cursor(after)
-        page = page.filter(Q(at__lt=at) | Q(at=at, id__lt=row_id))
-    rows = await page.order_by("-at", "-id").limit(first + 1) if first else []
-    return build_connection(list(rows), first, "at", query.count)
+    connection, _ = await fetch_page(query, page, "at", query.count, descending=True)
+    return connection

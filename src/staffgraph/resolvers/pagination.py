@@ -1,4 +1,14 @@
-"""Keyset pagination: opaque cursors over (timestamp, id), stable under inserts."""
+"""Keyset pagination: opaque cursors over (timestamp, id), stable under inserts.
+
+Connections follow the Relay cursor connections spec: ``first`` with ``after`` pages forward,
+``last`` with ``before`` backward (both cursors may bound either). A page is one query in the
+direction of travel (reversed for ``last``, then put back in connection order), fetching one row
+more than asked to know whether the page is followed (``first``) or preceded (``last``). The
+cursor on the near side is fetched inclusively: when its own row comes back, something lies
+beyond the page on that side too, which answers the spec's optional half of ``hasPreviousPage``
+(with ``after``) and ``hasNextPage`` (with ``before``) at no extra statement. When that row no
+longer matches (a user deactivated since), the answer is ``false``, as the spec allows.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +20,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise.expressions import Q
+
 from staffgraph.errors import BadUserInput
 
 MAX_PAGE_SIZE = 100
+#: the page size of a connection asked for neither ``first`` nor ``last``
+DEFAULT_PAGE_SIZE = 20
+
+Position = tuple[datetime, uuid.UUID]
 
 
 @dataclass(slots=True)
 class PageInfo:
-    """Whether another page follows, and the cursor to ask for it."""
+    """Where a page starts and ends, and whether more items lie on either side."""
 
     has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
     end_cursor: str | None
 
 
@@ -47,6 +65,17 @@ class Connection:
     def total_count(self) -> Awaitable[int]:
         """How many nodes match over all pages (the resolver awaits it)."""
         return self._count()
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """A connection's arguments, checked: how many rows, which way, between which cursors."""
+
+    size: int
+    #: True for ``last``: the page ends at ``before`` (or the end) and reaches back
+    backward: bool = False
+    after: Position | None = None
+    before: Position | None = None
 
 
 def encode_cursor(at: datetime, row_id: uuid.UUID) -> str:
@@ -81,11 +110,90 @@ def check_page_size(first: int, field: str = "first") -> int:
     return first
 
 
-def build_connection(
-    rows: list[Any], first: int, stamp: str, count: Callable[[], Awaitable[int]]
-) -> Connection:
-    """A connection from ``first + 1`` fetched rows (the extra one tells if more follow)."""
-    has_next = len(rows) > first
-    rows = rows[:first]
-    edges = [Edge(node=row, cursor=encode_cursor(getattr(row, stamp), row.id)) for row in rows]
-    return Connection(edges, PageInfo(has_next, edges[-1].cursor if edges else None), count)
+def page_request(
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    *,
+    default: int = DEFAULT_PAGE_SIZE,
+) -> PageRequest:
+    """The page a connection field's arguments ask for, or BAD_USER_INPUT.
+
+    ``first`` and ``last`` together are refused (the spec calls them "strongly discouraged");
+    neither gives the first ``default`` items. A cursor that is given must be one this API
+    issued (an empty string is not).
+    """
+    if first is not None and last is not None:
+        raise BadUserInput("Pass first or last, not both", field="last")
+    if last is not None:
+        size, backward = check_page_size(last, "last"), True
+    else:
+        size, backward = check_page_size(default if first is None else first, "first"), False
+    return PageRequest(
+        size,
+        backward,
+        None if after is None else decode_cursor(after, field="after"),
+        None if before is None else decode_cursor(before, field="before"),
+    )
+
+
+def _beyond(stamp: str, position: Position, later: bool, inclusive: bool = False) -> Q:
+    """Rows after ``position`` in (stamp, id) order, or before it when not ``later``."""
+    at, row_id = position
+    op = "gt" if later else "lt"
+    id_op = f"{op}e" if inclusive else op
+    strictly: dict[str, Any] = {f"{stamp}__{op}": at}
+    level: dict[str, Any] = {stamp: at, f"id__{id_op}": row_id}
+    return Q(**strictly) | Q(**level)
+
+
+def _position(row: Any, stamp: str) -> Position:
+    return getattr(row, stamp), row.id
+
+
+async def fetch_page(
+    query: Any,
+    request: PageRequest,
+    stamp: str,
+    count: Callable[[], Awaitable[int]],
+    *,
+    descending: bool = False,
+) -> tuple[Connection, list[Any]]:
+    """One page of ``query`` in (``stamp``, id) order (newest first when ``descending``),
+    as a connection and its rows; one statement, none for a page of size 0."""
+    forward = not request.backward
+    # in storage order, `after` means greater unless the connection is newest first; the
+    # cursor the page starts from (after going forward, before going back) is inclusive
+    after_is_later = not descending
+    page = query
+    if request.after is not None:
+        page = page.filter(_beyond(stamp, request.after, after_is_later, inclusive=forward))
+    if request.before is not None:
+        page = page.filter(
+            _beyond(stamp, request.before, not after_is_later, inclusive=not forward)
+        )
+    near = request.after if forward else request.before
+    rows: list[Any] = []
+    if request.size:
+        ascending = forward == after_is_later
+        order = (stamp, "id") if ascending else (f"-{stamp}", "-id")
+        limit = request.size + 1 + (near is not None)
+        rows = list(await page.order_by(*order).limit(limit))
+    # the near cursor's own row, when it still matches, comes first
+    beyond_near = near is not None and bool(rows) and _position(rows[0], stamp) == near
+    if beyond_near:
+        rows = rows[1:]
+    beyond_far = len(rows) > request.size
+    rows = rows[: request.size]
+    if not forward:
+        rows.reverse()
+    edges = [Edge(node=row, cursor=encode_cursor(*_position(row, stamp))) for row in rows]
+    has_next, has_previous = (beyond_far, beyond_near) if forward else (beyond_near, beyond_far)
+    info = PageInfo(
+        has_next_page=has_next,
+        has_previous_page=has_previous,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None,
+    )
+    return Connection(edges, info, count), rows

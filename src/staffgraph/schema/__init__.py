@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
 from staffgraph.documents.cache import DocumentCache
+from staffgraph.permissions.capabilities import FieldRules, field_rules
 from staffgraph.permissions.install import install_guards
 from staffgraph.permissions.prefetch import ChainFields
 from staffgraph.schema.extensions import (
@@ -31,6 +32,8 @@ class StaffSchema(strawberry.Schema):
     chain_fields: ChainFields | None = None
     #: documents parsed and validated already, by their text (see :class:`RequestGuard`)
     documents: DocumentCache | None = None
+    #: type name -> the rule of each of its fields, for ``viewerCan`` (see ``field_rules``)
+    field_rules: dict[str, FieldRules] = {}
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -62,6 +65,7 @@ def build_schema(**extra: Any) -> StaffSchema:
     )
     install_guards(schema)
     schema.chain_fields = ChainFields(schema)
+    schema.field_rules = field_rules(schema)
     schema.documents = DocumentCache()
     return schema
 

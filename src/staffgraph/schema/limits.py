@@ -5,9 +5,10 @@ is refused with a single ``GRAPHQL_VALIDATION_FAILED`` error and nothing runs. T
 is enforced earlier, by the parser itself (see :mod:`staffgraph.schema.security`).
 
 Cost: every field costs 1 plus the cost of its selection; a list multiplies the cost of its
-selection by its size, which is the field's ``first`` argument (a variable is read from the
-request, a missing argument takes the schema default), the parent connection's ``first`` for
-``edges``, or ``default_list_size`` for lists nothing bounds (``reports``, ``departments``...).
+selection by its size, which is the field's ``first`` or ``last`` argument (a variable is read
+from the request; with neither, the connection's default page size), the parent connection's
+page size for ``edges``, the number of ``ids`` for ``nodes``, or ``default_list_size`` for
+lists nothing bounds (``reports``, ``departments``...).
 Introspection (``__schema``, ``__type``) is left to graphql-core's MaxIntrospectionDepthRule.
 """
 
@@ -24,13 +25,16 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLArgument,
     GraphQLError,
+    GraphQLInterfaceType,
     GraphQLList,
     GraphQLNamedType,
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     Node,
     OperationDefinitionNode,
     SelectionSetNode,
@@ -38,6 +42,9 @@ from graphql import (
     get_named_type,
     get_nullable_type,
 )
+
+from staffgraph.resolvers.nodes import MAX_NODES
+from staffgraph.schema.connections import PAGE_SIZE_KEY
 
 if TYPE_CHECKING:
     from staffgraph.settings import Settings
@@ -254,18 +261,22 @@ class _Measure:
         if node.name.value in INTROSPECTION_ROOTS:
             return _Totals(0, 0, alias)
         definition = (
-            parent.fields.get(node.name.value) if isinstance(parent, GraphQLObjectType) else None
+            parent.fields.get(node.name.value)
+            if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType)
+            else None
         )
         field_type = definition.type if definition is not None else None
         is_list = isinstance(get_nullable_type(field_type), GraphQLList)
         child_hint: int | None = None
         size = 1
         if definition is not None and "first" in definition.args:
-            first = self.first(node, definition.args["first"].default_value)
+            first = self.page_size(node, definition.args["first"])
             if is_list:
                 size = first
             else:
-                child_hint = first  # a connection: its `edges` list is `first` long
+                child_hint = first  # a connection: its `edges` list is this long
+        elif definition is not None and is_list and "ids" in definition.args:
+            size = self.ids(node)
         elif is_list:
             size = hint if hint is not None else self.default_list_size
         inner = _Totals()
@@ -278,21 +289,41 @@ class _Measure:
             alias + inner.aliases,
         )
 
-    def first(self, node: FieldNode, schema_default: Any) -> int:
-        """The page size a field asks for: its literal, its variable, or the default."""
-        value: Any = None
+    def argument(self, node: FieldNode, name: str) -> Any:
+        """The value of argument ``name`` as written or passed in a variable, or None."""
         for argument in node.arguments or ():
-            if argument.name.value != "first":
+            if argument.name.value != name:
                 continue
+            if isinstance(argument.value, VariableNode):
+                return self.variables.get(argument.value.name.value)
             if isinstance(argument.value, IntValueNode):
-                value = int(argument.value.value)
-            elif isinstance(argument.value, VariableNode):
-                value = self.variables.get(argument.value.name.value)
+                return int(argument.value.value)
+            return argument.value
+        return None
+
+    def page_size(self, node: FieldNode, first: GraphQLArgument) -> int:
+        """The page size a connection asks for: ``first``, else ``last`` (each a literal or
+        a variable), else the default page size its ``first`` argument carries."""
+        for name in ("first", "last"):
+            value = self.argument(node, name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return max(0, value)
+        value = first.default_value
         if not isinstance(value, int) or isinstance(value, bool):
-            value = schema_default
+            definition = (first.extensions or {}).get("strawberry-definition")
+            value = getattr(definition, "metadata", {}).get(PAGE_SIZE_KEY)
         if not isinstance(value, int) or isinstance(value, bool):
             value = self.default_list_size
         return max(0, value)
+
+    def ids(self, node: FieldNode) -> int:
+        """How many objects ``nodes(ids:)`` asks for (the most it allows when unknown)."""
+        value = self.argument(node, "ids")
+        if isinstance(value, ListValueNode):
+            return len(value.values)
+        if isinstance(value, list):
+            return len(value)
+        return MAX_NODES
 
 
 def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import strawberry
 
 from staffgraph import models
 from staffgraph.context import Info
-from staffgraph.permissions import guarded
+from staffgraph.permissions import allows, guarded
 from staffgraph.permissions import policy as p
-from staffgraph.resolvers import directory
+from staffgraph.permissions.capabilities import readable_fields
+from staffgraph.resolvers import directory, reviews
+from staffgraph.resolvers.pagination import page_request
+from staffgraph.schema.connections import After, Before, First20, Last
 from staffgraph.schema.scalars import to_id
 
 # The model enums are the GraphQL enums: one vocabulary in one place.
@@ -20,8 +24,28 @@ Role = models.Role
 AuditAction = models.AuditAction
 
 
+@strawberry.interface(
+    description="An object `node(id:)` fetches again by its id (Relay's Global Object "
+    "Identification). Ids are UUIDs, unique over every type."
+)
+class Node:
+    id: strawberry.ID = guarded(p.COLLEAGUE, "Opaque id (UUID).", attr="id", convert=to_id)
+
+
+def _model_check(model: type) -> Any:
+    """``is_type_of`` for a type whose roots are ``model`` rows (strawberry's default looks
+    for instances of the strawberry class, which the roots are not)."""
+
+    def is_type_of(cls: type, obj: Any, info: Any) -> bool:
+        return isinstance(obj, model)
+
+    return classmethod(is_type_of)
+
+
 @strawberry.type(description="A member of staff.")
-class User:
+class User(Node):
+    is_type_of = _model_check(models.User)
+
     id: strawberry.ID = guarded(p.COLLEAGUE, "Opaque id (UUID).", attr="id", convert=to_id)
     display_name: str = guarded(p.COLLEAGUE, "Name shown to colleagues.", attr="display_name")
     email: str = guarded(p.COLLEAGUE, "Work email.", attr="email")
@@ -62,11 +86,8 @@ class User:
 
     @staticmethod
     async def _reviews(root: models.User, info: Info) -> list[Review] | None:
-        reviews = await info.context.loaders.reviews.load(root.id)
-        if root.id == info.context.viewer_id:
-            # the subject sees only what was shared with them, whatever roles they hold
-            reviews = [r for r in reviews if r.shared]
-        return reviews  # type: ignore[return-value]
+        found = await info.context.loaders.reviews.load(root.id)
+        return reviews.shown(info.context, root.id, found)  # type: ignore[return-value]
 
     @staticmethod
     async def _sessions(root: models.User, info: Info) -> list[Session] | None:
@@ -94,9 +115,85 @@ class User:
         p.READ_SESSIONS, "Open sign-in sessions.", resolver=_sessions, audit=True
     )
 
+    @staticmethod
+    def _viewer_can(root: models.User, info: Info) -> UserCapabilities:
+        return root  # type: ignore[return-value]
+
+    viewer_can: UserCapabilities = guarded(
+        p.COLLEAGUE,
+        "What the viewer may do with this user, as the rules of the fields and mutations "
+        "answer it.",
+        resolver=_viewer_can,
+    )
+
+
+#: the rule of each mutation ``UserCapabilities`` tells about: the rule objects the mutations
+#: themselves are guarded with
+USER_ACTIONS = {
+    "update": ("updateUser", p.UPDATE_USER),
+    "setSalary": ("setSalary", p.SET_SALARY),
+    "setRoles": ("setRoles", p.SET_ROLES),
+    "deactivate": ("deactivateUser", p.DEACTIVATE_USER),
+    "review": ("createReview", p.WRITE_REVIEW),
+}
+
+
+@strawberry.type(
+    description="What the viewer may do with a user. Each answer is the rule the field or "
+    "mutation checks, for this viewer and this user; a mutation may still refuse for what "
+    "its rule does not cover (invalid input, the last active ADMIN)."
+)
+class UserCapabilities:
+    """Its root is the user (a ``models.User``) the capabilities are about."""
+
+    @staticmethod
+    async def _read(root: models.User, info: Info) -> list[str]:
+        rules = info.schema.field_rules["User"]  # type: ignore[attr-defined]
+        return await readable_fields(info.context, rules, root)
+
+    @staticmethod
+    async def _update(root: models.User, info: Info) -> bool:
+        return await allows(info.context, USER_ACTIONS["update"][1], root)
+
+    @staticmethod
+    async def _set_salary(root: models.User, info: Info) -> bool:
+        return await allows(info.context, USER_ACTIONS["setSalary"][1], root)
+
+    @staticmethod
+    async def _set_roles(root: models.User, info: Info) -> bool:
+        return await allows(info.context, USER_ACTIONS["setRoles"][1], root)
+
+    @staticmethod
+    async def _deactivate(root: models.User, info: Info) -> bool:
+        return await allows(info.context, USER_ACTIONS["deactivate"][1], root)
+
+    @staticmethod
+    async def _review(root: models.User, info: Info) -> bool:
+        return await allows(info.context, USER_ACTIONS["review"][1], root)
+
+    read: list[str] = guarded(
+        p.VIA_PARENT,
+        "Names of this user's fields (as the schema spells them) the viewer may read: "
+        "exactly those a query gets without a denial.",
+        resolver=_read,
+    )
+    update: bool = guarded(p.VIA_PARENT, "Whether `updateUser` is allowed.", resolver=_update)
+    set_salary: bool = guarded(
+        p.VIA_PARENT, "Whether `setSalary` is allowed.", resolver=_set_salary
+    )
+    set_roles: bool = guarded(p.VIA_PARENT, "Whether `setRoles` is allowed.", resolver=_set_roles)
+    deactivate: bool = guarded(
+        p.VIA_PARENT, "Whether `deactivateUser` is allowed.", resolver=_deactivate
+    )
+    review: bool = guarded(
+        p.VIA_PARENT, "Whether `createReview` of this user is allowed.", resolver=_review
+    )
+
 
 @strawberry.type(description="A department.")
-class Department:
+class Department(Node):
+    is_type_of = _model_check(models.Department)
+
     id: strawberry.ID = guarded(p.COLLEAGUE, "Opaque id (UUID).", attr="id", convert=to_id)
     name: str = guarded(p.COLLEAGUE, "Name.", attr="name")
 
@@ -108,9 +205,15 @@ class Department:
 
     @staticmethod
     async def _members(
-        root: models.Department, info: Info, first: int = 20, after: str | None = None
+        root: models.Department,
+        info: Info,
+        first: First20 = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> UserConnection:
-        return await directory.list_users(info.context, first, after, department_id=root.id)  # type: ignore[return-value]
+        page = page_request(first, after, last, before, default=20)
+        return await directory.list_users(info.context, page, department_id=root.id)  # type: ignore[return-value]
 
     head: User | None = guarded(
         p.COLLEAGUE,
@@ -125,7 +228,9 @@ class Department:
 
 
 @strawberry.type(description="A performance review.")
-class Review:
+class Review(Node):
+    is_type_of = _model_check(models.Review)
+
     id: strawberry.ID = guarded(p.VIA_PARENT, "Opaque id (UUID).", attr="id", convert=to_id)
     period: str = guarded(p.VIA_PARENT, "Review period, e.g. 2026-H1.", attr="period")
     rating: int = guarded(p.VIA_PARENT, "Rating from 1 to 5.", attr="rating")
@@ -152,6 +257,14 @@ class Review:
         resolver=_reviewer,
     )
 
+    @staticmethod
+    async def _viewer_can_share(root: models.Review, info: Info) -> bool:
+        return await allows(info.context, p.SHARE_REVIEW, root)
+
+    viewer_can_share: bool = guarded(
+        p.VIA_PARENT, "Whether `shareReview` is allowed on it.", resolver=_viewer_can_share
+    )
+
 
 @strawberry.type(description="A signed-in device.")
 class Session:
@@ -175,6 +288,14 @@ class Session:
         p.VIA_PARENT, "Whether this request is made with it.", resolver=_current
     )
 
+    @staticmethod
+    async def _viewer_can_revoke(root: models.Session, info: Info) -> bool:
+        return await allows(info.context, p.REVOKE_SESSION, root)
+
+    viewer_can_revoke: bool = guarded(
+        p.VIA_PARENT, "Whether `revokeSession` is allowed on it.", resolver=_viewer_can_revoke
+    )
+
 
 @strawberry.type(description="One audited action.")
 class AuditEvent:
@@ -196,10 +317,21 @@ class AuditEvent:
     actor: User | None = guarded(p.VIA_PARENT, "Who acted, if known.", resolver=_actor)
 
 
-@strawberry.type(description="Where a page ends.")
+@strawberry.type(
+    description="Where a page starts and ends (Relay cursor connections). Paging forward "
+    "(`first`), `hasNextPage` is exact and `hasPreviousPage` true when the `after` item still "
+    "precedes the page; paging backward (`last`), `hasPreviousPage` is exact and `hasNextPage` "
+    "true when the `before` item still follows it."
+)
 class PageInfo:
     has_next_page: bool = guarded(p.VIA_PARENT, "Whether more items follow.")
-    end_cursor: str | None = guarded(p.VIA_PARENT, "Pass as `after` for the next page.")
+    has_previous_page: bool = guarded(p.VIA_PARENT, "Whether more items precede.")
+    start_cursor: str | None = guarded(
+        p.VIA_PARENT, "Pass as `before` for the previous page; null when the page is empty."
+    )
+    end_cursor: str | None = guarded(
+        p.VIA_PARENT, "Pass as `after` for the next page; null when the page is empty."
+    )
 
 
 @strawberry.type(description="A user in a page.")
@@ -244,11 +376,13 @@ __all__ = [
     "AuditEventEdge",
     "AuthPayload",
     "Department",
+    "Node",
     "PageInfo",
     "Review",
     "Role",
     "Session",
     "User",
+    "UserCapabilities",
     "UserConnection",
     "UserEdge",
 ]
