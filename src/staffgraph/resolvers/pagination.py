@@ -130,11 +130,12 @@ def page_request(
         size, backward = check_page_size(last, "last"), True
     else:
         size, backward = check_page_size(default if first is None else first, "first"), False
+    # an empty string names no position, as before cursors were two-way: the end of the list
     return PageRequest(
         size,
         backward,
-        None if after is None else decode_cursor(after, field="after"),
-        None if before is None else decode_cursor(before, field="before"),
+        decode_cursor(after, field="after") if after else None,
+        decode_cursor(before, field="before") if before else None,
     )
 
 
