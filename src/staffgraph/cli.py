@@ -113,6 +113,7 @@ def _serve(args: argparse.Namespace) -> int:
     from staffgraph.app import create_app
     from staffgraph.db import apply_migrations
     from staffgraph.http.body_limit import MAX_BODY_BYTES
+    from staffgraph.http.header_limits import HeaderLimitedProtocol
     from staffgraph.logging_setup import configure_logging
 
     if args.workers < 1:
@@ -139,6 +140,7 @@ def _serve(args: argparse.Namespace) -> int:
         _run(apply_migrations(settings.database_url))
     ssl = {"ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile}
     quiet: dict[str, Any] = {"log_config": None, "access_log": False, "ws_max_size": MAX_BODY_BYTES}
+    quiet["http"] = HeaderLimitedProtocol  # MAX_HEADER_BYTES and HEADER_TIMEOUT
     if args.workers > 1:
         uvicorn.run(
             "staffgraph.app:create_app_from_env",

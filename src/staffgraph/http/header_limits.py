@@ -1,0 +1,150 @@
+"""``MAX_HEADER_BYTES`` and ``HEADER_TIMEOUT``: uvicorn's httptools protocol with both limits.
+
+uvicorn's httptools parser buffers a header block of any size (a 32 MiB header was read and
+answered), and no uvicorn protocol bounds the time a client takes to send its headers
+(``timeout_keep_alive`` only runs between requests): a few thousand slow sockets hold the
+process's memory and descriptors. This protocol counts the bytes of each request's header block
+as they arrive, before the parser buffers more, and closes a connection whose headers are not
+complete ``HEADER_TIMEOUT`` seconds after it opened (or after a kept-alive connection's next
+request began). The h11 protocol's ``h11_max_incomplete_event_size`` bounds the size alone, at a
+higher cost per request (bench/README.md, "Overload").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from typing import Any
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from staffgraph.settings import Settings
+
+_BODY = json.dumps(
+    {
+        "data": None,
+        "errors": [
+            {
+                "message": "The request headers are too large",
+                "extensions": {"code": "BAD_USER_INPUT", "field": "headers"},
+            }
+        ],
+    },
+    separators=(",", ":"),
+).encode()
+_RESPONSE_431 = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: application/json\r\n"
+    b"content-length: " + str(len(_BODY)).encode() + b"\r\n"
+    b"x-content-type-options: nosniff\r\n"
+    b"connection: close\r\n\r\n" + _BODY
+)
+
+
+@functools.cache
+def header_limits() -> tuple[int, float]:
+    """(``MAX_HEADER_BYTES``, ``HEADER_TIMEOUT``) of this process, read once.
+
+    From the environment like every setting: a worker process started by ``serve --workers N``
+    reads the same variables as the command did.
+    """
+    settings = Settings()
+    return settings.max_header_bytes, settings.header_timeout
+
+
+class _HeadersTooLarge(Exception):
+    """Raised from a parser callback to stop parsing the request."""
+
+
+class HeaderLimitedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol: a request line and headers over ``MAX_HEADER_BYTES`` get
+    431 and the connection closed; headers not complete within ``HEADER_TIMEOUT`` seconds close
+    the connection."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_header_bytes, self.header_timeout = header_limits()
+        self._reading_headers = True
+        self._header_bytes = 0
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_timer()  # a socket that never sends a byte is a slow client too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        # uvicorn's own data_received, with the header bytes counted and a 431 for a parser
+        # error that a limit caused
+        self._unset_keepalive_if_required()
+        if self._reading_headers:
+            self._header_bytes += len(data)
+            if self._header_timer is None and (self.cycle is None or self.cycle.response_complete):
+                self._arm_header_timer()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            if isinstance(exc.__context__, _HeadersTooLarge):
+                self._refuse()
+                return
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        # still inside the header block: everything counted since it began is header bytes
+        if (
+            self._reading_headers
+            and self._header_bytes > self.max_header_bytes
+            and not self.transport.is_closing()
+        ):
+            self._refuse()
+
+    def on_headers_complete(self) -> None:
+        self._reading_headers = False
+        self._disarm_header_timer()
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size > self.max_header_bytes:
+            raise _HeadersTooLarge
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        # whatever comes next on this connection begins the next request's header block
+        self._reading_headers = True
+        self._header_bytes = 0
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._reading_headers and self._header_bytes and not self.transport.is_closing():
+            self._arm_header_timer()  # a pipelined request started while this one ran
+
+    def _arm_header_timer(self) -> None:
+        self._disarm_header_timer()
+        self._header_timer = self.loop.call_later(self.header_timeout, self._header_timed_out)
+
+    def _disarm_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_timed_out(self) -> None:
+        self._header_timer = None
+        if self._reading_headers and not self.transport.is_closing():
+            self.transport.close()
+
+    def _refuse(self) -> None:
+        self._disarm_header_timer()
+        if not self.transport.is_closing():
+            self.transport.write(_RESPONSE_431)
+            self.transport.close()
