@@ -1,9 +1,11 @@
-"""The last net: an unhandled exception becomes a GraphQL-shaped 500."""
+"""The last net: an unhandled exception becomes a GraphQL-shaped 500; a client that left is
+no error of ours."""
 
 from __future__ import annotations
 
 import logging
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from staffgraph.http.responses import graphql_error_response
@@ -31,6 +33,15 @@ class UnhandledErrors:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            # the client closed the connection before sending its whole request: nobody is
+            # left to answer, and nothing is wrong with the server (no alert, no traceback)
+            state = scope.setdefault("state", {})
+            state["client_disconnected"] = True
+            log.info(
+                "client disconnected before the request was read (request %s)",
+                state.get("request_id", ""),
+            )
         except Exception:
             request_id = scope.get("state", {}).get("request_id", "")
             log.exception("unhandled error (request %s)", request_id)
