@@ -10,6 +10,8 @@ from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate
 
+from staffgraph.sqlite_client import BUSY_TIMEOUT_MS
+
 MODELS_MODULE = "staffgraph.models"
 MIGRATIONS_MODULE = "staffgraph.migrations"
 APP_LABEL = "models"
@@ -19,10 +21,21 @@ class DatabaseUnavailable(ConnectionError):
     """The database cannot be reached or opened."""
 
 
+def connection_config(database_url: str) -> str | dict[str, Any]:
+    """Tortoise's connection entry for ``database_url``: SQLite files go through
+    :mod:`staffgraph.sqlite_client` (write transactions that several processes can share)."""
+    if not database_url.startswith("sqlite"):
+        return database_url
+    config = expand_db_url(database_url)
+    config["engine"] = "staffgraph.sqlite_client"
+    config["credentials"].setdefault("busy_timeout", BUSY_TIMEOUT_MS)
+    return config
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     """The Tortoise config dict for ``database_url``, with our models and migrations."""
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": connection_config(database_url)},
         "apps": {
             APP_LABEL: {
                 "models": [MODELS_MODULE],
