@@ -199,3 +199,43 @@ def test_a_client_that_leaves_mid_request_is_logged_at_info(limited: LiveServer)
     assert disconnects[0]["level"] == "INFO"
     assert json.loads(line)["level"] == "INFO"
     assert json.loads(line)["status"] == 499
+
+
+async def test_the_middleware_refuses_beyond_its_limit_under_any_asgi_server():
+    """The rule itself, without ``serve``'s protocol (another ASGI server, the test client)."""
+    import asyncio
+
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from staffgraph.http.concurrency import ConcurrencyLimit, RequestGauge
+
+    release, entered = asyncio.Event(), []
+    arrived = {2: asyncio.Event(), 3: asyncio.Event()}
+
+    async def slow(request):
+        entered.append(request.url.path)
+        if len(entered) in arrived:
+            arrived[len(entered)].set()
+        await release.wait()
+        return PlainTextResponse("done")
+
+    app = ConcurrencyLimit(
+        Starlette(routes=[Route("/slow", slow), Route("/healthz", slow)]),
+        limit=2,
+        gauge=RequestGauge(),
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        held = [asyncio.create_task(client.get("/slow")) for _ in range(2)]
+        await asyncio.wait_for(arrived[2].wait(), timeout=5)
+        refused = await asyncio.wait_for(client.get("/slow"), timeout=5)
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "1"
+        assert refused.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        probe = asyncio.create_task(client.get("/healthz"))  # exempt: reaches the app
+        await asyncio.wait_for(arrived[3].wait(), timeout=5)
+        release.set()
+        assert [r.status_code for r in await asyncio.gather(*held, probe)] == [200, 200, 200]
+        assert (await client.get("/slow")).status_code == 200

@@ -113,7 +113,7 @@ def _serve(args: argparse.Namespace) -> int:
     from staffgraph.app import create_app
     from staffgraph.db import apply_migrations
     from staffgraph.http.body_limit import MAX_BODY_BYTES
-    from staffgraph.http.header_limits import HeaderLimitedProtocol
+    from staffgraph.http.protocol import StaffgraphHttpProtocol
     from staffgraph.logging_setup import configure_logging
 
     if args.workers < 1:
@@ -140,7 +140,8 @@ def _serve(args: argparse.Namespace) -> int:
         _run(apply_migrations(settings.database_url))
     ssl = {"ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile}
     quiet: dict[str, Any] = {"log_config": None, "access_log": False, "ws_max_size": MAX_BODY_BYTES}
-    quiet["http"] = HeaderLimitedProtocol  # MAX_HEADER_BYTES and HEADER_TIMEOUT
+    # MAX_HEADER_BYTES, HEADER_TIMEOUT, and MAX_CONCURRENCY's refusals without an ASGI task
+    quiet["http"] = StaffgraphHttpProtocol
     if args.workers > 1:
         uvicorn.run(
             "staffgraph.app:create_app_from_env",

@@ -49,41 +49,63 @@ _HEADERS = [
 ]
 
 
-class ConcurrencyLimit:
-    """Outermost middleware: HTTP requests beyond ``limit`` in progress get 503
-    ``SERVICE_UNAVAILABLE`` with ``Retry-After``; health probes and WebSockets are not counted."""
+class RequestGauge:
+    """Requests in progress in this process, shared by the middleware and the server's protocol
+    (:mod:`staffgraph.http.protocol`), which refuses before a request becomes an ASGI task."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-        self.in_progress = 0
+    def __init__(self) -> None:
+        self.value = 0
         self._refused = 0
         self._reported_at = 0.0
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
-            await self.app(scope, receive, send)
-            return
-        if self.in_progress >= self.limit:
-            await self._refuse(send)
-            return
-        self.in_progress += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.in_progress -= 1
-
-    async def _refuse(self, send: Send) -> None:
+    def note_refusal(self, limit: int) -> None:
+        """Count a refusal; say how many at most every ``REPORT_INTERVAL_SECONDS``."""
         self._refused += 1
         now = time.monotonic()
         if now - self._reported_at >= REPORT_INTERVAL_SECONDS:
             log.warning(
                 "overloaded: refused %d request(s) beyond %d in progress",
                 self._refused,
-                self.limit,
-                extra={"refused": self._refused, "max_concurrency": self.limit},
+                limit,
+                extra={"refused": self._refused, "max_concurrency": limit},
             )
             self._refused, self._reported_at = 0, now
-        headers = [*_HEADERS, (b"x-request-id", uuid.uuid4().hex.encode())]
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
-        await send({"type": "http.response.body", "body": _BODY})
+
+
+#: the process's requests in progress
+IN_PROGRESS = RequestGauge()
+
+
+def refusal_bytes() -> bytes:
+    """The whole HTTP/1.1 503 response, for a protocol that writes it without ASGI."""
+    lines = [b"HTTP/1.1 503 Service Unavailable"]
+    lines += [name + b": " + value for name, value in _HEADERS]
+    lines.append(b"x-request-id: " + uuid.uuid4().hex.encode())
+    return b"\r\n".join(lines) + b"\r\n\r\n" + _BODY
+
+
+class ConcurrencyLimit:
+    """Outermost middleware: HTTP requests beyond ``limit`` in progress get 503
+    ``SERVICE_UNAVAILABLE`` with ``Retry-After``; health probes and WebSockets are not counted."""
+
+    def __init__(self, app: ASGIApp, limit: int, gauge: RequestGauge = IN_PROGRESS) -> None:
+        self.app = app
+        self.limit = limit
+        self.gauge = gauge
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        gauge = self.gauge
+        if gauge.value >= self.limit:
+            gauge.note_refusal(self.limit)
+            headers = [*_HEADERS, (b"x-request-id", uuid.uuid4().hex.encode())]
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": _BODY})
+            return
+        gauge.value += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            gauge.value -= 1

@@ -1,4 +1,5 @@
-"""``MAX_HEADER_BYTES`` and ``HEADER_TIMEOUT``: uvicorn's httptools protocol with both limits.
+"""The HTTP protocol ``staffgraph serve`` runs: uvicorn's httptools protocol with
+``MAX_HEADER_BYTES``, ``HEADER_TIMEOUT`` and a cheap ``MAX_CONCURRENCY`` refusal.
 
 uvicorn's httptools parser buffers a header block of any size (a 32 MiB header was read and
 answered), and no uvicorn protocol bounds the time a client takes to send its headers
@@ -8,6 +9,11 @@ as they arrive, before the parser buffers more, and closes a connection whose he
 complete ``HEADER_TIMEOUT`` seconds after it opened (or after a kept-alive connection's next
 request began). The h11 protocol's ``h11_max_incomplete_event_size`` bounds the size alone, at a
 higher cost per request (bench/README.md, "Overload").
+
+Beyond ``MAX_CONCURRENCY`` requests in progress it writes the 503 of
+:mod:`staffgraph.http.concurrency` itself, without an ASGI task: clients that retry at once
+would otherwise spend the process's time on refusals (bench/README.md, "Overload"). The
+middleware stays the rule; this is its fast path.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from staffgraph.http.concurrency import EXEMPT_PATHS, IN_PROGRESS, refusal_bytes
 from staffgraph.settings import Settings
 
 _BODY = json.dumps(
@@ -44,28 +51,42 @@ _RESPONSE_431 = (
 
 
 @functools.cache
-def header_limits() -> tuple[int, float]:
-    """(``MAX_HEADER_BYTES``, ``HEADER_TIMEOUT``) of this process, read once.
+def connection_limits() -> tuple[int, float, int]:
+    """(``MAX_HEADER_BYTES``, ``HEADER_TIMEOUT``, ``MAX_CONCURRENCY``) of this process, read once.
 
     From the environment like every setting: a worker process started by ``serve --workers N``
     reads the same variables as the command did.
     """
     settings = Settings()
-    return settings.max_header_bytes, settings.header_timeout
+    return settings.max_header_bytes, settings.header_timeout, settings.max_concurrency
+
+
+class _NoEvent:
+    def set(self) -> None:
+        """Nothing waits for a refused request's body."""
+
+
+class _Refused:
+    """Stands for the request cycle of a refused request: answered, so uvicorn's parser
+    callbacks drop its body."""
+
+    response_complete = True
+    disconnected = False
+    message_event = _NoEvent()
 
 
 class _HeadersTooLarge(Exception):
     """Raised from a parser callback to stop parsing the request."""
 
 
-class HeaderLimitedProtocol(HttpToolsProtocol):
+class StaffgraphHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol: a request line and headers over ``MAX_HEADER_BYTES`` get
     431 and the connection closed; headers not complete within ``HEADER_TIMEOUT`` seconds close
-    the connection."""
+    the connection; beyond ``MAX_CONCURRENCY`` requests in progress, 503 at once."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.max_header_bytes, self.header_timeout = header_limits()
+        self.max_header_bytes, self.header_timeout, self.max_concurrency = connection_limits()
         self._reading_headers = True
         self._header_bytes = 0
         self._header_timer: asyncio.TimerHandle | None = None
@@ -116,7 +137,27 @@ class HeaderLimitedProtocol(HttpToolsProtocol):
         size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
         if size > self.max_header_bytes:
             raise _HeadersTooLarge
+        if IN_PROGRESS.value >= self.max_concurrency and self._refuse_overloaded():
+            return
         super().on_headers_complete()
+
+    def _refuse_overloaded(self) -> bool:
+        """Answer 503 without running the application; False when it must run after all."""
+        previous = self.cycle
+        if previous is not None and not previous.response_complete:
+            return False  # a pipelined request: the middleware decides
+        if self.parser.should_upgrade():
+            return False
+        if httptools.parse_url(self.url).path.decode("ascii", "replace") in EXEMPT_PATHS:
+            return False
+        IN_PROGRESS.note_refusal(self.max_concurrency)
+        self.cycle = _Refused()  # type: ignore[assignment]
+        self.transport.write(refusal_bytes())
+        if self.parser.should_keep_alive():
+            self.on_response_complete()
+        else:
+            self.transport.close()
+        return True
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
