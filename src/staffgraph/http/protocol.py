@@ -11,9 +11,10 @@ request began). The h11 protocol's ``h11_max_incomplete_event_size`` bounds the 
 higher cost per request (bench/README.md, "Overload").
 
 Beyond ``MAX_CONCURRENCY`` requests in progress it writes the 503 of
-:mod:`staffgraph.http.concurrency` itself, without an ASGI task: clients that retry at once
-would otherwise spend the process's time on refusals (bench/README.md, "Overload"). The
-middleware stays the rule; this is its fast path.
+:mod:`staffgraph.http.concurrency` itself, without an ASGI task, and reads nothing more from
+that connection until its ``Retry-After`` has passed: clients that retry at once would
+otherwise spend the process's time on refusals (bench/README.md, "Overload"). The middleware
+stays the rule; this is its fast path.
 """
 
 from __future__ import annotations
@@ -26,7 +27,12 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from staffgraph.http.concurrency import EXEMPT_PATHS, IN_PROGRESS, refusal_bytes
+from staffgraph.http.concurrency import (
+    EXEMPT_PATHS,
+    IN_PROGRESS,
+    RETRY_AFTER_SECONDS,
+    refusal_bytes,
+)
 from staffgraph.settings import Settings
 
 _BODY = json.dumps(
@@ -153,11 +159,19 @@ class StaffgraphHttpProtocol(HttpToolsProtocol):
         IN_PROGRESS.note_refusal(self.max_concurrency)
         self.cycle = _Refused()  # type: ignore[assignment]
         self.transport.write(refusal_bytes())
-        if self.parser.should_keep_alive():
-            self.on_response_complete()
-        else:
+        if not self.parser.should_keep_alive():
             self.transport.close()
+            return True
+        self.on_response_complete()
+        # a client that retries at once on the same connection would keep the process busy
+        # refusing: its next request waits for the Retry-After it was told (bench/README.md)
+        self.flow.pause_reading()
+        self.loop.call_later(RETRY_AFTER_SECONDS, self._resume_after_refusal)
         return True
+
+    def _resume_after_refusal(self) -> None:
+        if not self.transport.is_closing():
+            self.flow.resume_reading()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
