@@ -20,6 +20,8 @@ log = logging.getLogger("staffgraph.http")
 #: probes must answer even when the process is saturated: a load balancer reads them
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
 RETRY_AFTER_SECONDS = 1
+#: scope key of a request that the server's protocol counted in progress when it admitted it
+ADMITTED = "staffgraph.admitted"
 #: how often, at most, a saturated process says how many requests it refused
 REPORT_INTERVAL_SECONDS = 10.0
 
@@ -98,6 +100,12 @@ class ConcurrencyLimit:
             await self.app(scope, receive, send)
             return
         gauge = self.gauge
+        if scope.get(ADMITTED):  # counted by staffgraph.http.protocol already
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                gauge.value -= 1
+            return
         if gauge.value >= self.limit:
             gauge.note_refusal(self.limit)
             headers = [*_HEADERS, (b"x-request-id", uuid.uuid4().hex.encode())]

@@ -28,6 +28,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from staffgraph.http.concurrency import (
+    ADMITTED,
     EXEMPT_PATHS,
     IN_PROGRESS,
     RETRY_AFTER_SECONDS,
@@ -143,31 +144,39 @@ class StaffgraphHttpProtocol(HttpToolsProtocol):
         size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
         if size > self.max_header_bytes:
             raise _HeadersTooLarge
-        if IN_PROGRESS.value >= self.max_concurrency and self._refuse_overloaded():
-            return
-        super().on_headers_complete()
+        if self._admit():
+            super().on_headers_complete()
 
-    def _refuse_overloaded(self) -> bool:
-        """Answer 503 without running the application; False when it must run after all."""
+    def _admit(self) -> bool:
+        """Count the request in progress, or answer 503 at once and return False.
+
+        Counted here, when the request is admitted, not when its task first runs: requests that
+        arrive in one read of the event loop would otherwise all see the same free slot.
+        Pipelined requests, WebSockets and the probes are left to the middleware.
+        """
         previous = self.cycle
         if previous is not None and not previous.response_complete:
-            return False  # a pipelined request: the middleware decides
+            return True
         if self.parser.should_upgrade():
-            return False
+            return True
         if httptools.parse_url(self.url).path.decode("ascii", "replace") in EXEMPT_PATHS:
-            return False
+            return True
+        if IN_PROGRESS.value < self.max_concurrency:
+            IN_PROGRESS.value += 1
+            self.scope[ADMITTED] = True  # type: ignore[literal-required]
+            return True
         IN_PROGRESS.note_refusal(self.max_concurrency)
         self.cycle = _Refused()  # type: ignore[assignment]
         self.transport.write(refusal_bytes())
         if not self.parser.should_keep_alive():
             self.transport.close()
-            return True
+            return False
         self.on_response_complete()
         # a client that retries at once on the same connection would keep the process busy
         # refusing: its next request waits for the Retry-After it was told (bench/README.md)
         self.flow.pause_reading()
         self.loop.call_later(RETRY_AFTER_SECONDS, self._resume_after_refusal)
-        return True
+        return False
 
     def _resume_after_refusal(self) -> None:
         if not self.transport.is_closing():
