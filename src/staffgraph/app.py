@@ -34,6 +34,7 @@ from staffgraph.db import DatabaseUnavailable, tortoise_config
 from staffgraph.errors import RETRY_AFTER_SECONDS, ApiError
 from staffgraph.http.body_limit import MAX_BODY_BYTES, BodyLimit
 from staffgraph.http.client_address import client_address
+from staffgraph.http.concurrency import ConcurrencyLimit
 from staffgraph.http.cors import cors_middleware
 from staffgraph.http.graphiql import graphiql_response
 from staffgraph.http.headers import SecurityHeaders
@@ -327,6 +328,8 @@ def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> 
             Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         ],
         middleware=[
+            # outermost: a refusal under overload must cost as little as possible
+            Middleware(ConcurrencyLimit, limit=settings.max_concurrency),
             Middleware(SecurityHeaders, trusted=settings.trusted_networks),
             Middleware(AccessLog),
             Middleware(UnhandledErrors),

@@ -117,6 +117,7 @@ def _serve(args: argparse.Namespace) -> int:
     from staffgraph.app import create_app
     from staffgraph.db import apply_migrations, pending_migrations
     from staffgraph.http.body_limit import MAX_BODY_BYTES
+    from staffgraph.http.protocol import StaffgraphHttpProtocol
     from staffgraph.logging_setup import configure_logging
 
     if args.workers < 1:
@@ -157,6 +158,8 @@ def _serve(args: argparse.Namespace) -> int:
         "ws_max_size": MAX_BODY_BYTES,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
     }
+    # MAX_HEADER_BYTES, HEADER_TIMEOUT, and MAX_CONCURRENCY's refusals without an ASGI task
+    quiet["http"] = StaffgraphHttpProtocol
     if args.workers > 1:
         uvicorn.run(
             "staffgraph.app:create_app_from_env",

@@ -12,6 +12,7 @@ from tortoise.migrations.api import migrate
 from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 
 from staffgraph.db_engine import bounded_connection
+from staffgraph.sqlite_client import BUSY_TIMEOUT_MS
 
 MODELS_MODULE = "staffgraph.models"
 MIGRATIONS_MODULE = "staffgraph.migrations"
@@ -22,15 +23,31 @@ class DatabaseUnavailable(ConnectionError):
     """The database cannot be reached or opened."""
 
 
-def tortoise_config(database_url: str, timeout: float | None = None) -> dict[str, Any]:
-    """The Tortoise config dict for ``database_url``, with our models and migrations.
+def connection_config(database_url: str, timeout: float | None = None) -> str | dict[str, Any]:
+    """Tortoise's connection entry for ``database_url``.
 
     ``timeout`` (``DATABASE_TIMEOUT``, seconds) bounds every wait on the database (see
-    :mod:`staffgraph.db_engine`); None leaves them unbounded, as migrations need.
+    :mod:`staffgraph.db_engine`); None leaves them unbounded, as migrations need. SQLite files
+    go through :mod:`staffgraph.sqlite_client` (write transactions several processes can share).
     """
-    connection = database_url if timeout is None else bounded_connection(database_url, timeout)
+    if timeout is None and not database_url.startswith("sqlite"):
+        return database_url
+    config = (
+        expand_db_url(database_url)
+        if timeout is None
+        else bounded_connection(database_url, timeout)
+    )
+    if config["engine"] == "tortoise.backends.sqlite":
+        config["engine"] = "staffgraph.sqlite_client"
+        config["credentials"].setdefault("busy_timeout", BUSY_TIMEOUT_MS)
+    return config
+
+
+def tortoise_config(database_url: str, timeout: float | None = None) -> dict[str, Any]:
+    """The Tortoise config dict for ``database_url``, with our models and migrations (see
+    :func:`connection_config` for ``timeout``)."""
     return {
-        "connections": {"default": connection},
+        "connections": {"default": connection_config(database_url, timeout)},
         "apps": {
             APP_LABEL: {
                 "models": [MODELS_MODULE],

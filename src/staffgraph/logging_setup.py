@@ -170,6 +170,8 @@ class AccessLog:
         try:
             await self.app(scope, receive, capture_status)
         finally:
+            if state.get("client_disconnected"):
+                status = 499  # nginx's "client closed request": no answer went out
             viewer = state.get("viewer")
             access_log.info(
                 "%s %s %s",

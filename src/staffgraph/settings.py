@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_JWT_SECRET_BYTES = 32
 MIN_PRODUCTION_BCRYPT_ROUNDS = 10
+#: requests in progress per process before new ones get 503 (bench/README.md, "Overload")
+DEFAULT_MAX_CONCURRENCY = 32
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -88,6 +90,11 @@ class Settings(BaseSettings):
     #: operations in flight on one WebSocket connection, subscriptions included
     max_subscriptions_per_connection: int = Field(20, ge=1, le=1000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # overload and slow clients (see staffgraph.http.concurrency and staffgraph.http.protocol)
+    max_concurrency: int = Field(DEFAULT_MAX_CONCURRENCY, ge=1, le=100_000)
+    max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
+    header_timeout: float = Field(10.0, gt=0, le=3600)
 
     public_url: str | None = None
     oauth_providers: CommaList = Field(default_factory=list)

@@ -1,10 +1,11 @@
 """The last net: an unhandled exception becomes a GraphQL-shaped 500, or a 503 when the
-database is down or too slow."""
+database is down or too slow; a client that left is no error of ours."""
 
 from __future__ import annotations
 
 import logging
 
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,6 +36,15 @@ class UnhandledErrors:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            # the client closed the connection before sending its whole request: nobody is
+            # left to answer, and nothing is wrong with the server (no alert, no traceback)
+            state = scope.setdefault("state", {})
+            state["client_disconnected"] = True
+            log.info(
+                "client disconnected before the request was read (request %s)",
+                state.get("request_id", ""),
+            )
         except Exception as exc:
             request_id = scope.get("state", {}).get("request_id", "")
             if is_database_unavailable(exc):
