@@ -21,6 +21,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema.config import BatchingConfig, StrawberryConfig
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from tortoise import connections
@@ -157,11 +158,14 @@ class StaffGraphView(GraphQL[Context, None]):
         )
 
     async def on_ws_connect(self, context: Context) -> Any:
-        # graphql-transport-ws: the token travels in the connection_init payload
+        # graphql-transport-ws: the token travels in the connection_init payload; none (or an
+        # empty one) is an anonymous connection, a refused one closes the socket with 4403
         params = getattr(context, "connection_params", None) or {}
         authorization = params.get("authorization") if isinstance(params, dict) else None
-        if authorization is not None:
+        if authorization:
             context.viewer, context.auth_error = authenticate(self.services, str(authorization))
+            if context.viewer is None:
+                raise ConnectionRejectionError()
         return None
 
 
