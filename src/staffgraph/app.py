@@ -38,10 +38,15 @@ from staffgraph.http.cors import cors_middleware
 from staffgraph.http.graphiql import graphiql_response
 from staffgraph.http.headers import SecurityHeaders
 from staffgraph.http.refusals import batch_problem, refuse_graphql_request
-from staffgraph.http.responses import http_exception_handler
+from staffgraph.http.responses import graphql_error_response, http_exception_handler
 from staffgraph.http.unhandled import UnhandledErrors
 from staffgraph.loaders import Loaders
 from staffgraph.logging_setup import AccessLog, configure_logging
+from staffgraph.ratelimits.operation_limits import (
+    BatchRateLimited,
+    RateLimitedTransportWSHandler,
+    count_batch,
+)
 from staffgraph.ratelimits.request_limits import RateLimit, RequestRateLimiter
 from staffgraph.schema import build_schema
 from staffgraph.schema.security import finalize_errors, hides_schema
@@ -76,9 +81,13 @@ def authenticate(services: Services, authorization: str | None) -> tuple[Viewer 
 class StaffGraphView(GraphQL[Context, None]):
     """The GraphQL endpoint: builds the request context, verifying the token once."""
 
+    graphql_transport_ws_handler_class = RateLimitedTransportWSHandler
+
     def __init__(self, services: Services, **kwargs: Any) -> None:
         self.services = services
         settings = services.settings
+        #: ``RATE_LIMIT``, in the counters of the sign-in limits (one store, one breaker)
+        self.limiter = RequestRateLimiter(settings.request_rate, services.login_limiter.store)
         batching = (
             BatchingConfig(max_operations=settings.max_operations) if settings.batching else None
         )
@@ -106,7 +115,26 @@ class StaffGraphView(GraphQL[Context, None]):
             status = exc.status_code
             reason = exc.reason if isinstance(exc, ViewHTTPException) else exc.detail
             response = request_error(status, reason)  # methods were refused above
+        except BatchRateLimited as exc:
+            response = graphql_error_response(
+                429,
+                "RATE_LIMITED",
+                "Too many requests; try again later",
+                headers={"Retry-After": str(exc.retry_after)},
+                retryAfter=exc.retry_after,
+            )
         await response(scope, receive, send)
+
+    async def execute_operation(
+        self, request: Request, request_adapter: Any, request_data: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        if isinstance(request_data, list):
+            # every operation of a batch spends the budget, not just the request
+            state = request.scope.setdefault("state", {})
+            await count_batch(self.limiter, state, len(request_data))
+        return await super().execute_operation(
+            request, request_adapter, request_data, *args, **kwargs
+        )
 
     def decode_json(self, data: str | bytes) -> object:
         try:
@@ -262,8 +290,7 @@ def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> 
             Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES),
             Middleware(
                 RateLimit,
-                # one counter store (and Redis connection) with the sign-in failure counters
-                limiter=RequestRateLimiter(settings.request_rate, services.login_limiter.storage),
+                limiter=view.limiter,
                 authenticate=functools.partial(authenticate, services),
                 trusted=settings.trusted_networks,
             ),

@@ -13,7 +13,7 @@ from staffgraph.auth.passwords import PasswordHasher
 from staffgraph.auth.revocation import RevocationStore
 from staffgraph.auth.tokens import TokenService
 from staffgraph.ratelimits.signin_limits import LoginLimiter
-from staffgraph.ratelimits.storage import limits_storage
+from staffgraph.ratelimits.storage import counter_store
 from staffgraph.resolvers.housekeeping import prune_periodically
 from staffgraph.settings import Settings
 
@@ -56,7 +56,7 @@ class Services:
             tokens=TokenService(settings),
             passwords=PasswordHasher(settings.bcrypt_rounds),
             revocations=RevocationStore(settings.access_token_ttl, redis),
-            login_limiter=LoginLimiter(settings.login_rate, limits_storage(settings.redis_url)),
+            login_limiter=LoginLimiter.from_settings(settings, counter_store(settings.redis_url)),
             redis=redis,
         )
 
