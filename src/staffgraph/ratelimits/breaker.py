@@ -25,7 +25,7 @@ from typing import TypeVar
 #: after the shared counters fail, count in process memory this long before trying them again
 FALLBACK_SECONDS = 5.0
 #: how long the check that confirms an outage waits for Redis
-CONFIRM_SECONDS = 1.0
+CONFIRM_SECONDS = 0.5
 
 log = logging.getLogger("staffgraph.ratelimits")
 T = TypeVar("T")
