@@ -169,6 +169,26 @@ async def test_a_callback_in_another_browser_fails(oauth, oidc_provider):
     await _no_sign_in_happened()
 
 
+async def test_another_browsers_callback_leaves_the_sign_in_to_its_owner(oauth, oidc_provider):
+    """Only the browser that started a sign-in may end it: a callback carrying its state from
+    another browser fails and leaves the pending sign-in intact."""
+    await make_user("ada@example.com")
+    oidc_provider.knobs.account = Account("sub-ada", "ada@example.com")
+    app = await oauth.app()
+    owner = await oauth.browser(app)
+    other = await oauth.browser(app)
+    location = await owner.at_provider(await owner.authorize())
+
+    stolen = await other.callback(location)
+    assert stolen.status_code == 400
+    assert stolen.json()["error"] == "invalid_state"
+    await _no_sign_in_happened()
+
+    response = await owner.callback(location)
+    assert "code" in redirect_target(response)[1]
+    assert await OAuthLoginCode.all().count() == 1
+
+
 async def test_missing_or_unknown_state(oauth, oidc_provider):
     browser = await oauth.browser()
     missing = await browser.client.get("/auth/oauth/corp/callback", params={"code": "abc"})

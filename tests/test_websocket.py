@@ -172,3 +172,61 @@ async def test_an_expired_token_closes_the_open_connection(server):
             await asyncio.wait_for(ws_gql(ws, "{ users { totalCount } }"), 5)
         assert ws.close_code == 4403
     assert before == {"data": {"users": {"totalCount": 1}}}
+
+
+async def refused_init(server: LiveServer, payload: dict[str, Any]) -> tuple[int | None, str]:
+    """Send ``connection_init`` with ``payload``; the close code and reason the server gives."""
+    url = server.base_url.replace("http://", "ws://") + "/graphql"
+    async with connect(url, subprotocols=["graphql-transport-ws"], open_timeout=10) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+        try:
+            message = await asyncio.wait_for(ws.recv(decode=True), timeout=10)
+        except ConnectionClosed:
+            pass
+        else:
+            pytest.fail(f"the server answered {message} instead of closing")
+    assert ws.close_code is not None
+    return ws.close_code, ws.close_reason or ""
+
+
+def expired_token(user_id: str) -> str:
+    now = int(time.time())
+    return jwt.encode(
+        {
+            "iss": "staffgraph",
+            "aud": "staffgraph",
+            "sub": user_id,
+            "sid": str(uuid.uuid4()),
+            "jti": uuid.uuid4().hex,
+            "iat": now - 120,
+            "exp": now - 60,
+            "roles": ["EMPLOYEE"],
+        },
+        JWT_SECRET,
+        algorithm="HS256",
+        headers={"typ": "at+jwt"},
+    )
+
+
+async def test_a_refused_authorization_closes_the_socket_with_4403(server):
+    token, user_id = await login(server)
+    assert (await http_gql(server, "mutation { logout }", token))["data"] == {"logout": True}
+    refused = {
+        "garbage": "Bearer not-a-token",
+        "not bearer": f"Basic {token}",
+        "expired": f"Bearer {expired_token(user_id)}",
+        "revoked": f"Bearer {token}",
+    }
+    for name, authorization in refused.items():
+        closed = await refused_init(server, {"authorization": authorization})
+        assert closed == (4403, "Forbidden"), name
+
+
+async def test_no_authorization_is_an_anonymous_connection(server):
+    for payload in ({}, {"authorization": ""}, {"authorization": None}):
+        url = server.base_url.replace("http://", "ws://") + "/graphql"
+        async with connect(url, subprotocols=["graphql-transport-ws"], open_timeout=10) as ws:  # type: ignore[list-item]
+            await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+            assert json.loads(await ws.recv(decode=True))["type"] == "connection_ack"
+            body = await ws_gql(ws, "{ me { id } }")
+            assert body == {"data": {"me": None}}, payload

@@ -21,6 +21,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema.config import BatchingConfig, StrawberryConfig
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from tortoise import connections
@@ -48,6 +49,11 @@ from staffgraph.http.responses import graphql_error_response, http_exception_han
 from staffgraph.http.unhandled import UnhandledErrors
 from staffgraph.loaders import Loaders
 from staffgraph.logging_setup import AccessLog, configure_logging
+from staffgraph.ratelimits.operation_limits import (
+    BatchRateLimited,
+    RateLimitedTransportWSHandler,
+    count_batch,
+)
 from staffgraph.ratelimits.request_limits import RateLimit, RequestRateLimiter
 from staffgraph.schema import build_schema
 from staffgraph.schema.security import finalize_errors, hides_schema, is_service_unavailable
@@ -82,9 +88,13 @@ def authenticate(services: Services, authorization: str | None) -> tuple[Viewer 
 class StaffGraphView(GraphQL[Context, None]):
     """The GraphQL endpoint: builds the request context, verifying the token once."""
 
+    graphql_transport_ws_handler_class = RateLimitedTransportWSHandler
+
     def __init__(self, services: Services, **kwargs: Any) -> None:
         self.services = services
         settings = services.settings
+        #: ``RATE_LIMIT``, in the counters of the sign-in limits (one store, one breaker)
+        self.limiter = RequestRateLimiter(settings.request_rate, services.login_limiter.store)
         batching = (
             BatchingConfig(max_operations=settings.max_operations) if settings.batching else None
         )
@@ -119,6 +129,14 @@ class StaffGraphView(GraphQL[Context, None]):
                 status = exc.status_code
                 reason = exc.reason if isinstance(exc, ViewHTTPException) else exc.detail
                 response = request_error(status, reason)  # methods were refused above
+            except BatchRateLimited as exc:
+                response = graphql_error_response(
+                    429,
+                    "RATE_LIMITED",
+                    "Too many requests; try again later",
+                    headers={"Retry-After": str(exc.retry_after)},
+                    retryAfter=exc.retry_after,
+                )
             except ApiError as exc:  # the request's persisted document could not be had
                 request.scope.setdefault("state", {})["graphql_request_error"] = True
                 response = JSONResponse({"errors": [exc.formatted]})
@@ -128,6 +146,17 @@ class StaffGraphView(GraphQL[Context, None]):
             failed = request.scope.get("state", {}).pop("graphql_request_error", False)
             response = as_graphql_response(response, failed)
         await response(scope, receive, send)
+
+    async def execute_operation(
+        self, request: Request, request_adapter: Any, request_data: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        if isinstance(request_data, list):
+            # every operation of a batch spends the budget, not just the request
+            state = request.scope.setdefault("state", {})
+            await count_batch(self.limiter, state, len(request_data))
+        return await super().execute_operation(
+            request, request_adapter, request_data, *args, **kwargs
+        )
 
     def decode_json(self, data: str | bytes) -> object:
         try:
@@ -202,11 +231,14 @@ class StaffGraphView(GraphQL[Context, None]):
         )
 
     async def on_ws_connect(self, context: Context) -> Any:
-        # graphql-transport-ws: the token travels in the connection_init payload
+        # graphql-transport-ws: the token travels in the connection_init payload; none (or an
+        # empty one) is an anonymous connection, a refused one closes the socket with 4403
         params = getattr(context, "connection_params", None) or {}
         authorization = params.get("authorization") if isinstance(params, dict) else None
-        if authorization is not None:
+        if authorization:
             context.viewer, context.auth_error = authenticate(self.services, str(authorization))
+            if context.viewer is None:
+                raise ConnectionRejectionError()
         # its subscriptions end with its session: revoked anywhere, or its token expired
         context.socket = self.services.sockets.open(context)
         context.request.scope.setdefault("state", {})["socket"] = context.socket
@@ -337,8 +369,7 @@ def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> 
             Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES),
             Middleware(
                 RateLimit,
-                # one counter store (and Redis connection) with the sign-in failure counters
-                limiter=RequestRateLimiter(settings.request_rate, services.login_limiter.storage),
+                limiter=view.limiter,
                 authenticate=functools.partial(authenticate, services),
                 trusted=settings.trusted_networks,
             ),

@@ -17,7 +17,7 @@ from staffgraph.auth.tokens import TokenService
 from staffgraph.documents.persisted import PersistedDocuments
 from staffgraph.documents.trusted import load_manifest
 from staffgraph.ratelimits.signin_limits import LoginLimiter
-from staffgraph.ratelimits.storage import limits_storage
+from staffgraph.ratelimits.storage import counter_store
 from staffgraph.realtime.broker import Broker
 from staffgraph.realtime.sockets import SocketRegistry
 from staffgraph.resolvers.housekeeping import prune_periodically
@@ -72,7 +72,7 @@ class Services:
             tokens=TokenService(settings),
             passwords=PasswordHasher(settings.bcrypt_rounds),
             revocations=revocations,
-            login_limiter=LoginLimiter(settings.login_rate, limits_storage(settings.redis_url)),
+            login_limiter=LoginLimiter.from_settings(settings, counter_store(settings.redis_url)),
             documents=PersistedDocuments(
                 load_manifest(settings.trusted_documents) if settings.trusted_documents else {},
                 trusted_only=settings.trusted_documents_only,

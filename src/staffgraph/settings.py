@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     trusted_proxies: CommaList = Field(default_factory=list)
     rate_limit: str = "300/minute"
     login_rate_limit: str = "10/15 minutes"
+    login_address_rate_limit: str = "100/hour"
+    login_account_rate_limit: str = "100/15 minutes"
 
     # GraphQL document limits (see staffgraph.schema.limits); over one: GRAPHQL_VALIDATION_FAILED
     max_tokens: int = Field(2000, ge=50, le=100_000)
@@ -129,7 +131,9 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("rate_limit", "login_rate_limit")
+    @field_validator(
+        "rate_limit", "login_rate_limit", "login_address_rate_limit", "login_account_rate_limit"
+    )
     @classmethod
     def _valid_rate(cls, value: str) -> str:
         try:
@@ -178,8 +182,18 @@ class Settings(BaseSettings):
 
     @cached_property
     def login_rate(self) -> RateLimitItem:
-        """``LOGIN_RATE_LIMIT`` parsed by the limits library."""
+        """``LOGIN_RATE_LIMIT`` (per account and address) parsed by the limits library."""
         return parse(self.login_rate_limit)
+
+    @cached_property
+    def login_address_rate(self) -> RateLimitItem:
+        """``LOGIN_ADDRESS_RATE_LIMIT`` (per address, any account) parsed."""
+        return parse(self.login_address_rate_limit)
+
+    @cached_property
+    def login_account_rate(self) -> RateLimitItem:
+        """``LOGIN_ACCOUNT_RATE_LIMIT`` (per account, any address) parsed."""
+        return parse(self.login_account_rate_limit)
 
     def unsafe_for_production(self) -> list[str]:
         """Each setting that production must not run with, as one sentence per problem."""

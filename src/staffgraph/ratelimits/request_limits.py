@@ -3,19 +3,20 @@
 An ASGI middleware resolves who is asking once per request (the access token is verified
 here, and only here: the GraphQL view reads the result from the scope state), then counts the
 request in a moving window. Over the limit: HTTP 429, ``Retry-After`` and a ``RATE_LIMITED``
-GraphQL error, before the body is read.
+GraphQL error, before the body is read. Every operation counts, not only every request: the
+GraphQL view counts the other operations of a batch, and each operation sent over a WebSocket,
+against the same budget (:func:`limit_key`).
 
 Counters live in process memory, or in Redis when ``REDIS_URL`` is set so that every instance
-spends one budget: the app passes the storage of the sign-in failure counters
-(:func:`staffgraph.ratelimits.storage.limits_storage`), one Redis connection pool for
-both, closed with the services. If the counter store does not answer, the request is let
-through and a warning logged: a Redis outage must not take the API down.
+spends one budget, through the :class:`~staffgraph.ratelimits.storage.CounterStore` the sign-in
+limits use (one Redis connection pool and one circuit breaker for both). A Redis command of
+this hot path that takes more than :data:`REDIS_TIMEOUT_SECONDS` has failed: the breaker opens
+and, until Redis answers again, each instance limits in its own memory.
 """
 
 from __future__ import annotations
 
 import inspect
-import logging
 import math
 import time
 from collections.abc import Callable
@@ -23,47 +24,53 @@ from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
 from limits import RateLimitItem
-from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from staffgraph.http.client_address import client_address
 from staffgraph.http.responses import graphql_error_response
-
-log = logging.getLogger("staffgraph.ratelimits.request_limits")
+from staffgraph.ratelimits.storage import CounterStore
 
 NAMESPACE = "requests"
 #: probes must answer even when a client has spent its budget
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
+#: a Redis command of the request limits taking longer than this has failed
+REDIS_TIMEOUT_SECONDS = 0.25
 
 #: ``authenticate(authorization header) -> (viewer, reason refused)``, sync or async
 Authenticate = Callable[[str | None], Any]
 
 
+def limit_key(viewer: Any, client_ip: str | None) -> str:
+    """Whose budget a request or operation spends: the signed-in user's, else the address's."""
+    return f"user:{viewer.user_id}" if viewer is not None else f"ip:{client_ip or 'unknown'}"
+
+
 class RequestRateLimiter:
     """Counts requests per key in a moving window of ``item`` (e.g. 300 per minute)."""
 
-    def __init__(self, item: RateLimitItem, storage: Storage) -> None:
+    def __init__(self, item: RateLimitItem, store: CounterStore) -> None:
         self.item = item
-        self.storage = storage
-        self._strategy = MovingWindowRateLimiter(storage)
-        self._warned_at = 0.0
+        self.store = store
+        self._shared = MovingWindowRateLimiter(store.shared)
+        self._local = MovingWindowRateLimiter(store.local)
 
-    async def hit(self, key: str) -> int | None:
-        """Count one request for ``key``: None when allowed, else the seconds to wait."""
-        try:
-            if await self._strategy.hit(self.item, NAMESPACE, key):
-                return None
-            reset_at, _ = await self._strategy.get_window_stats(self.item, NAMESPACE, key)
-        except Exception:  # the counter store is down: serve rather than refuse everyone
-            now = time.monotonic()
-            if now - self._warned_at > 60:
-                self._warned_at = now
-                log.warning(
-                    "rate limit counters unavailable; requests are not limited", exc_info=True
-                )
+    async def hit(self, key: str, cost: int = 1) -> int | None:
+        """Count ``cost`` operations for ``key``: None when allowed, else the seconds to wait."""
+        if self.store.redis is None:
+            return await self._hit(self._shared, key, cost)
+        return await self.store.breaker.call(
+            lambda: self._hit(self._shared, key, cost),
+            lambda: self._hit(self._local, key, cost),
+            seconds=REDIS_TIMEOUT_SECONDS,
+            what="request limits",
+        )
+
+    async def _hit(self, strategy: MovingWindowRateLimiter, key: str, cost: int) -> int | None:
+        if await strategy.hit(self.item, NAMESPACE, key, cost=cost):
             return None
+        reset_at, _ = await strategy.get_window_stats(self.item, NAMESPACE, key)
         return max(1, math.ceil(reset_at - time.time()))
 
 
@@ -106,7 +113,8 @@ class RateLimit:
         if scope["path"] in EXEMPT_PATHS:
             await self.app(scope, receive, send)
             return
-        key = f"user:{viewer.user_id}" if viewer is not None else f"ip:{client_ip or 'unknown'}"
+        key = limit_key(viewer, client_ip)
+        state["rate_limit_key"] = key
         retry_after = await self.limiter.hit(key)
         if retry_after is None:
             await self.app(scope, receive, send)

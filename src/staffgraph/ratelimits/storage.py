@@ -1,33 +1,68 @@
-"""The counter storage every limit shares: process memory, or Redis shared by every instance."""
+"""Where every limit counts: Redis shared by every instance, or this process's memory.
+
+One :class:`CounterStore` per instance holds both, one Redis connection pool, and the
+:class:`~staffgraph.ratelimits.breaker.SharedStoreBreaker` that says which one a call uses.
+"""
 
 from __future__ import annotations
 
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from dataclasses import dataclass, field
 
-#: a Redis command of the counters taking longer than this has failed
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from redis.asyncio import Redis
+
+from staffgraph.ratelimits.breaker import SharedStoreBreaker
+
+#: the socket timeouts of the counters' connections: a backstop, each call has a shorter one
 REDIS_TIMEOUT_SECONDS = 2
 
 
-def limits_storage(redis_url: str | None) -> Storage:
+@dataclass
+class CounterStore:
+    """The counters of one instance.
+
+    ``shared`` is the limits library's storage: Redis when configured, else the in-process
+    ``local`` itself. ``redis`` is a client on the same connection pool, for the sign-in
+    scripts; None without Redis.
+    """
+
+    shared: Storage
+    local: MemoryStorage
+    redis: Redis | None = None
+    breaker: SharedStoreBreaker = field(default_factory=SharedStoreBreaker)
+
+    async def check(self) -> bool:
+        """Whether the counter storage answers."""
+        return await self.shared.check()
+
+    async def close(self) -> None:
+        """Close the Redis connections, if any."""
+        await self.breaker.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+
+def counter_store(redis_url: str | None) -> CounterStore:
     """In-process counters, or Redis ones shared by every instance.
 
     The ``async+`` scheme selects the asyncio storage (plain ``redis://`` would give the
-    synchronous one) and ``implementation="redispy"`` the ``redis`` package we already use.
+    synchronous one) and ``implementation="redispy"`` the ``redis`` package we already use,
+    on the pool of our own client.
     """
+    local = MemoryStorage()
     if redis_url is None:
-        return MemoryStorage()
-    return RedisStorage(
-        f"async+{redis_url}",
-        implementation="redispy",
-        key_prefix="staffgraph",
+        return CounterStore(shared=local, local=local)
+    client = Redis.from_url(
+        redis_url,
         socket_timeout=REDIS_TIMEOUT_SECONDS,
         socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
     )
-
-
-async def close_storage(storage: Storage) -> None:
-    """Close the Redis client behind a :func:`limits_storage` (nothing to do in memory)."""
-    # limits exposes no close(); its redis-py bridge keeps the client as ``storage``
-    client = getattr(getattr(storage, "bridge", None), "storage", None)
-    if client is not None and hasattr(client, "aclose"):
-        await client.aclose()
+    shared = RedisStorage(
+        f"async+{redis_url}",
+        implementation="redispy",
+        key_prefix="staffgraph",
+        connection_pool=client.connection_pool,  # type: ignore[arg-type]
+    )
+    return CounterStore(
+        shared=shared, local=local, redis=client, breaker=SharedStoreBreaker(client.ping)
+    )

@@ -99,8 +99,15 @@ class ProviderClient:
         return str(created["url"])
 
     async def pending(self, request: Request, state: str) -> PendingSignIn | None:
-        """Consume the pending sign-in of ``state``: None if unknown, spent, or foreign."""
+        """Consume the pending sign-in of ``state``: None if unknown, spent, or foreign.
+
+        Authlib reads the server-side data only when this browser's cookie holds the state's
+        marker; a foreign callback returns here before anything is cleared, so it cannot
+        cancel the sign-in of the browser that started it.
+        """
         data = await self.app.framework.get_state_data(request.session, state)
+        if data is None:
+            return None
         await self.app.framework.clear_state_data(request.session, state)
         if not isinstance(data, dict) or data.get("provider") != self.name:
             return None
