@@ -128,12 +128,18 @@ def live_server(
     *args: str,
     scheme: str = "http",
     verify: ssl.SSLContext | bool = False,
+    unset: tuple[str, ...] = (),
     **env_overrides: str,
 ) -> Iterator[LiveServer]:
-    """``staffgraph serve`` on a free port until the block ends; ready when it yields."""
+    """``staffgraph serve`` on a free port until the block ends; ready when it yields.
+
+    ``unset`` names variables of :func:`server_env` to leave out (``STAFFGRAPH_JWT_SECRET``).
+    """
     port = free_port()
     with fresh_database(directory) as database_url:
         env = server_env(database_url, **env_overrides)
+        for name in unset:
+            env.pop(name, None)
         log_path = directory / f"server-{port}.log"
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(
