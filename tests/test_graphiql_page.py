@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -194,3 +195,18 @@ def test_graphiql_own_page_is_allowed_only_when_graphiql_is_on() -> None:
         settings_for_tests(**base, graphiql=False), environ=environ, env_file=None
     )
     assert not off.redirects.allows("https://staff.example.com/graphql")
+
+
+def test_the_package_data_ships_every_graphiql_file() -> None:
+    """``pip install .`` installs what the page loads: pyproject's package-data patterns cover
+    every file under ``staffgraph/graphiql/``."""
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    package = root / "src" / "staffgraph"
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["staffgraph"]
+    shipped = {path for pattern in patterns for path in package.glob(pattern)}
+    present = {path for path in (package / "graphiql").rglob("*") if path.is_file()}
+    assert present, "no GraphiQL files"
+    assert present <= shipped, sorted(str(p) for p in present - shipped)

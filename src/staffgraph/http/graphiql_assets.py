@@ -113,5 +113,7 @@ async def serve_asset(request: Request) -> Response:
 
 
 def asset_routes() -> list[Route]:
-    """The assets route, for an app that serves GraphiQL."""
+    """The assets route, for an app that serves GraphiQL (the files are read and checked now,
+    so a damaged copy stops the start instead of the page)."""
+    load_assets()
     return [Route(ASSET_PATH + "{name:path}", serve_asset, methods=["GET"])]
