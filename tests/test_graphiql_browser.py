@@ -89,8 +89,10 @@ def people(server: LiveServer, workdir: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the module."""
+def browser(server: LiveServer) -> Iterator[Any]:
+    """One headless Chromium for the module, started after the server and closed before it:
+    Playwright's sync API keeps an event loop running on this thread, where the server's
+    database set-up and clean-up (``asyncio.run``) could not run."""
     with chromium() as context:
         yield context
 
