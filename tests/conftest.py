@@ -12,7 +12,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,18 @@ def test_settings(**overrides: Any) -> Settings:
     }
     values.update(overrides)
     return load_configuration(**values)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_development_secret_left_behind() -> Iterator[None]:
+    """Tests that let development generate its secret run in temp dirs: the directory the suite
+    runs from (the repository) must not gain a ``.staffgraph-secret``."""
+    kept = Path.cwd() / ".staffgraph-secret"
+    existed = kept.exists()
+    yield
+    if not existed and kept.exists():
+        kept.unlink()
+        pytest.fail("a test wrote .staffgraph-secret into the working directory")
 
 
 @pytest.fixture(scope="session")

@@ -130,17 +130,22 @@ def live_server(
     scheme: str = "http",
     verify: ssl.SSLContext | bool = False,
     database_url: str | None = None,
+    unset: tuple[str, ...] = (),
     **env_overrides: str,
 ) -> Iterator[LiveServer]:
     """``staffgraph serve`` on a free port until the block ends; ready when it yields.
 
     ``database_url`` shares a database between servers (instances of one deployment); by
     default each server gets a fresh one.
+
+    ``unset`` names variables of :func:`server_env` to leave out (``STAFFGRAPH_JWT_SECRET``).
     """
     port = free_port()
     given = contextlib.nullcontext(database_url) if database_url else None
     with given or fresh_database(directory) as database_url:
         env = server_env(database_url, **env_overrides)
+        for name in unset:
+            env.pop(name, None)
         log_path = directory / f"server-{port}.log"
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(

@@ -330,6 +330,49 @@ def test_seed_twice(cli, database):
     assert in_database(database, _snapshot) == after_first
 
 
+def test_seed_after_create_user_adds_the_missing_people(cli, database):
+    """The README's order: an admin first, then the demo organisation around them."""
+    ada_id = create(cli, "ada@example.com", "--role", "ADMIN")
+    seeded = cli("seed")
+    assert seeded.status == 0, seeded
+    credentials = {
+        words[0]: words[1]
+        for words in (line.split() for line in seeded.stdout.splitlines())
+        if words and words[0].endswith("@example.com")
+    }
+    assert set(credentials) == {
+        "grace@example.com",
+        "alan@example.com",
+        "katherine@example.com",
+        "dennis@example.com",
+        "frances@example.com",
+    }
+    assert "already there, left unchanged: ada@example.com" in seeded.stdout
+
+    async def shape() -> dict[str, Any]:
+        ada = await User.get(email="ada@example.com")
+        grace = await User.get(email="grace@example.com").prefetch_related("manager")
+        engineering = await Department.get(name="Engineering")
+        return {
+            "ada": (str(ada.id), ada.display_name, ada.salary, ada.department_id),
+            "grace": str(grace.id),
+            "grace_manager": str(grace.manager.id),
+            "grace_hash": grace.password_hash,
+            "head": str(engineering.head_id),
+        }
+
+    found = in_database(database, shape)
+    # left exactly as create-user made her, and the new people report to her
+    assert found["ada"] == (ada_id, "Someone", None, None)
+    assert found["grace_manager"] == ada_id
+    assert found["head"] == found["grace"]
+    assert PasswordHasher.verify_sync(credentials["grace@example.com"], found["grace_hash"])
+
+    again = cli("seed")
+    assert again.status == 0, again
+    assert "nothing changed" in again.stdout
+
+
 def test_seed_builds_a_hierarchy(cli, database):
     assert cli("seed").status == 0
 

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import pytest
 
-from staffgraph.settings import SettingsError, UnsafeSettingsError, load_settings
+from staffgraph.settings import (
+    SettingsError,
+    UnsafeSettingsError,
+    development_secret,
+    load_settings,
+)
 
 STRONG_SECRET = "s" * 40
 
@@ -15,9 +24,10 @@ def settings(**values: object):
 
 
 @pytest.fixture(autouse=True)
-def _no_inherited_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_inherited_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import os
 
+    monkeypatch.chdir(tmp_path)  # where development keeps its generated secret
     for name in list(os.environ):
         if name.startswith("STAFFGRAPH_"):
             monkeypatch.delenv(name)
@@ -47,11 +57,42 @@ def test_development_defaults():
     assert (s.oauth_link_by_email, s.oauth_auto_provision) == (True, False)
 
 
-def test_development_invents_a_secret_per_process():
-    first, second = settings(), settings()
+def test_development_makes_a_secret_once_and_keeps_it(tmp_path: Path):
+    first = settings()
+    kept = tmp_path / ".staffgraph-secret"
     assert first.jwt_secret
     assert len(first.jwt_secret) >= 32
-    assert first.jwt_secret != second.jwt_secret
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert kept.read_text().strip() == first.jwt_secret
+    assert settings().jwt_secret == first.jwt_secret  # a restart signs nobody out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".staffgraph-secret"]
+
+
+def test_processes_starting_together_agree_on_one_secret(tmp_path: Path):
+    with ThreadPoolExecutor(8) as pool:
+        made = set(pool.map(lambda _: development_secret(tmp_path), range(32)))
+    assert len(made) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".staffgraph-secret"]
+
+
+def test_no_secret_file_when_a_secret_or_key_is_given_or_in_production(tmp_path: Path):
+    assert settings(jwt_secret=STRONG_SECRET).jwt_secret == STRONG_SECRET
+    refusal()  # production without a secret still refuses to start
+    assert not (tmp_path / ".staffgraph-secret").exists()
+
+
+def test_an_unsafe_secret_file_is_refused_with_what_to_do(tmp_path: Path):
+    kept = tmp_path / ".staffgraph-secret"
+    kept.write_text("x" * 48)
+    kept.chmod(0o644)
+    with pytest.raises(SettingsError) as caught:
+        settings()
+    assert caught.value.problems == [f"{kept} may be read by other users: chmod 600 {kept}"]
+    kept.chmod(0o600)
+    kept.write_text("short\n")
+    with pytest.raises(SettingsError) as caught:
+        settings()
+    assert "holds less than 32 bytes: delete it" in caught.value.problems[0]
 
 
 def test_production_defaults():

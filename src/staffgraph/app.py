@@ -37,7 +37,8 @@ from staffgraph.http.body_limit import MAX_BODY_BYTES, BodyLimit
 from staffgraph.http.client_address import client_address
 from staffgraph.http.concurrency import ConcurrencyLimit
 from staffgraph.http.cors import cors_middleware
-from staffgraph.http.graphiql import graphiql_response
+from staffgraph.http.graphiql import graphiql_response, page_config
+from staffgraph.http.graphiql_assets import asset_routes
 from staffgraph.http.headers import SecurityHeaders
 from staffgraph.http.media_types import (
     as_graphql_response,
@@ -189,7 +190,7 @@ class StaffGraphView(GraphQL[Context, None]):
         return parsed
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        return graphiql_response(self.graphql_ide_html)
+        return graphiql_response(page_config(self.services.settings.oauth_providers))
 
     async def process_result(self, request: Request, result: Any) -> Any:
         request_id = request.scope.get("state", {}).get("request_id", "")
@@ -358,6 +359,7 @@ def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> 
             Route("/readyz", readyz, methods=["GET"]),
             *oauth_routes(services),
             Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+            *(asset_routes() if settings.graphiql else []),
         ],
         middleware=[
             # outermost: a refusal under overload must cost as little as possible

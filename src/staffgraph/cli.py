@@ -151,6 +151,8 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings)  # JSON lines; the app writes its own access log
     if settings.auto_migrate:
         _run(apply_migrations(settings.database_url))
+    if settings.graphiql:  # on stdout, beside the JSON log on stderr
+        print(f"GraphiQL: {graphiql_url(settings, args)}", flush=True)
     ssl = {"ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile}
     quiet: dict[str, Any] = {
         "log_config": None,
@@ -198,6 +200,14 @@ def default_public_url(args: argparse.Namespace) -> None:
     scheme = "https" if args.ssl_certfile else "http"
     host = f"[{args.host}]" if ":" in args.host else args.host
     os.environ["STAFFGRAPH_PUBLIC_URL"] = f"{scheme}://{host}:{args.port}"
+
+
+def graphiql_url(settings: Settings, args: argparse.Namespace) -> str:
+    """Where a browser on this machine finds GraphiQL: under ``PUBLIC_URL`` when known."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/") + "/graphql"
+    scheme = "https" if args.ssl_certfile else "http"
+    return f"{scheme}://localhost:{args.port}/graphql"  # a wildcard bind answers there too
 
 
 def _env_names() -> set[str]:

@@ -34,17 +34,23 @@ _PEOPLE = [
 
 
 async def seed(settings: Settings) -> list[str]:
-    """Create the demo organisation unless it exists; return the lines to print."""
-    first_email = f"{_PEOPLE[0][0]}@{DEMO_DOMAIN}"
-    if await User.exists(email=first_email):
-        return [f"demo organisation exists already ({first_email}); nothing changed"]
+    """Create whichever demo people are missing (keyed by email); return the lines to print.
+
+    People who exist already, whoever made them, are left exactly as they are; the new ones
+    get their departments, managers and random passwords, printed once.
+    """
     hasher = PasswordHasher(settings.bcrypt_rounds)
     try:
         async with in_transaction():  # all of it or nothing: a failed seed can simply rerun
-            credentials = await _create_people(hasher)
+            credentials, kept = await _create_people(hasher)
     finally:
         hasher.close()
-    return ["demo organisation created; sign in with:", *credentials]
+    if not credentials:
+        return [f"demo organisation exists already ({len(kept)} people); nothing changed"]
+    lines = ["demo people created; sign in with:", *credentials]
+    if kept:
+        lines.append(f"already there, left unchanged: {', '.join(kept)}")
+    return lines
 
 
 def _new_password(email: str, name: str) -> str:
@@ -55,33 +61,46 @@ def _new_password(email: str, name: str) -> str:
             return password
 
 
-async def _create_people(hasher: PasswordHasher) -> list[str]:
-    """Create the people, their departments and heads; one credentials line per person."""
+async def _create_people(hasher: PasswordHasher) -> tuple[list[str], list[str]]:
+    """Create the missing people, their departments and heads.
+
+    Returns one credentials line per person created, and the emails of those kept.
+    """
     lines: list[str] = []
-    created: dict[str, User] = {}
-    for key, name, title, dept_name, manager_key, roles, salary in _PEOPLE:
+    kept: list[str] = []
+    people: dict[str, User] = {}
+    for index, (key, name, title, dept_name, manager_key, roles, salary) in enumerate(_PEOPLE):
+        email = f"{key}@{DEMO_DOMAIN}"
+        existing = await User.get_or_none(email=email)
+        if existing is not None:
+            people[key] = existing
+            kept.append(email)
+            continue
         department, _ = await Department.get_or_create(name=dept_name)
         password = _new_password(f"{key}@{DEMO_DOMAIN}", name)
         user = await create_user(
             hasher,
-            email=f"{key}@{DEMO_DOMAIN}",
+            email=email,
             display_name=name,
             password=password,
             roles=[Role.EMPLOYEE, *roles],
             job_title=title,
             department_id=department.id,
-            manager_id=created[manager_key].id if manager_key else None,
+            manager_id=people[manager_key].id if manager_key else None,
         )
         user.salary = salary
-        user.phone = f"+44 20 7946 0{len(created):03d}"
-        user.home_address = f"{len(created) + 1} Demo Street, London"
+        user.phone = f"+44 20 7946 0{index:03d}"
+        user.home_address = f"{index + 1} Demo Street, London"
         await user.save(update_fields=["salary", "phone", "home_address"])
-        created[key] = user
+        people[key] = user
         lines.append(f"  {user.email:<28} {password}  ({', '.join(r.value for r in roles)})")
     for dept_name, head_key in (
         ("Leadership", "ada"),
         ("Engineering", "grace"),
         ("People", "frances"),
     ):
-        await Department.filter(name=dept_name).update(head_id=created[head_key].id)
-    return lines
+        # a department someone already leads keeps its head
+        await Department.filter(name=dept_name, head_id__isnull=True).update(
+            head_id=people[head_key].id
+        )
+    return lines, kept

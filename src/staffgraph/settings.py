@@ -6,9 +6,11 @@ naming every problem at once, so an operator fixes them in one pass.
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import cached_property
 from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
 from typing import Annotated, Literal
 
 from limits import RateLimitItem, parse
@@ -19,6 +21,8 @@ MIN_JWT_SECRET_BYTES = 32
 MIN_PRODUCTION_BCRYPT_ROUNDS = 10
 #: requests in progress per process before new ones get 503 (bench/README.md, "Overload")
 DEFAULT_MAX_CONCURRENCY = 32
+#: where development keeps its generated signing secret, in the working directory
+DEVELOPMENT_SECRET_FILE = ".staffgraph-secret"  # noqa: S105 -- a file name
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -161,8 +165,9 @@ class Settings(BaseSettings):
         if self.graphiql is None:
             object.__setattr__(self, "graphiql", not production)
         if self.jwt_secret is None and self.jwt_private_key_file is None and not production:
-            # development only: tokens die with the process, which is what a developer expects
-            object.__setattr__(self, "jwt_secret", secrets.token_urlsafe(48))
+            # development only: a secret made once and kept, so restarting `serve` (or its
+            # workers) keeps everyone signed in; production must be given one
+            object.__setattr__(self, "jwt_secret", development_secret(Path.cwd()))
         return self
 
     @property
@@ -217,6 +222,49 @@ class Settings(BaseSettings):
         return problems
 
 
+def development_secret(directory: Path) -> str:
+    """The signing secret kept in ``directory/.staffgraph-secret``, made on first use.
+
+    The file is created with mode 0600 and appears whole (written aside, then hard-linked into
+    place), so processes starting together agree on one secret. A file others may read, or one
+    that holds too short a secret, is refused with what to do about it.
+    """
+    path = directory / DEVELOPMENT_SECRET_FILE
+    while True:
+        try:
+            return _read_secret(path)
+        except FileNotFoundError:
+            pass
+        draft = directory / f"{DEVELOPMENT_SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        try:
+            descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(descriptor, "w", encoding="ascii") as file:
+                    file.write(secrets.token_urlsafe(48) + "\n")
+                os.link(draft, path)
+            except FileExistsError:
+                pass  # another process made it first: use theirs
+            finally:
+                draft.unlink(missing_ok=True)
+        except OSError as exc:
+            raise ValueError(
+                f"cannot keep a development secret in {path} ({exc.strerror}): "
+                "set STAFFGRAPH_JWT_SECRET"
+            ) from None
+
+
+def _read_secret(path: Path) -> str:
+    if path.stat().st_mode & 0o077:
+        raise ValueError(f"{path} may be read by other users: chmod 600 {path}")
+    value = path.read_text(encoding="utf-8").strip()
+    if len(value.encode()) < MIN_JWT_SECRET_BYTES:
+        raise ValueError(
+            f"{path} holds less than {MIN_JWT_SECRET_BYTES} bytes: delete it to have a new "
+            "secret made (which signs everyone out)"
+        )
+    return value
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the settings, raising :class:`SettingsError` with one line per bad variable.
 
@@ -227,6 +275,9 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
+            if not error["loc"]:  # a check across settings: its message names what to fix
+                problems.append(error["msg"].removeprefix("Value error, "))
+                continue
             name = "STAFFGRAPH_" + "_".join(str(p) for p in error["loc"]).upper()
             problems.append(f"{name}: {error['msg']}")
         raise SettingsError(problems) from None

@@ -107,30 +107,36 @@ def load_oauth_config(
         if provider is not None:
             providers[name] = provider
 
-    redirects = RedirectAllowList([])
+    public_url = settings.public_url
+    public_problem = _url_problem(public_url, production) if public_url is not None else None
+    graphiql_page: tuple[str, ...] = ()
+    if public_url is not None and public_problem is None and settings.graphiql:
+        # GraphiQL's own page may always be returned to: the code lands on a page of this
+        # server, which exchanges it at once, so no allow-list needs to name it
+        graphiql_page = (public_url.rstrip("/") + "/graphql",)
+
+    redirects = RedirectAllowList([], graphiql_page)
     try:
-        redirects = RedirectAllowList(settings.oauth_redirect_allowlist)
+        listed = RedirectAllowList(settings.oauth_redirect_allowlist)
     except ValueError as exc:
         problems.append(f"STAFFGRAPH_OAUTH_REDIRECT_ALLOWLIST: {exc}")
     else:
+        redirects = RedirectAllowList(settings.oauth_redirect_allowlist, graphiql_page)
         if providers and not redirects.prefixes:
             problems.append(
                 "STAFFGRAPH_OAUTH_REDIRECT_ALLOWLIST is empty: name the frontend URLs "
                 "a sign-in may return to"
             )
         if production:
-            for prefix in redirects.prefixes:
+            for prefix in listed.prefixes:
                 if prefix.scheme != "https" and not is_loopback_host(prefix.host):
                     problems.append(
                         f"STAFFGRAPH_OAUTH_REDIRECT_ALLOWLIST: {prefix.host} must use https"
                     )
 
-    public_url = settings.public_url
-    if public_url is not None:
-        problem = _url_problem(public_url, production)
-        if problem:
-            problems.append(f"STAFFGRAPH_PUBLIC_URL {problem}")
-    elif production and providers:
+    if public_problem:
+        problems.append(f"STAFFGRAPH_PUBLIC_URL {public_problem}")
+    elif public_url is None and production and providers:
         problems.append(
             "STAFFGRAPH_PUBLIC_URL is not set: OAuth callbacks need the externally visible URL"
         )

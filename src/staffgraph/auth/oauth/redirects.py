@@ -9,6 +9,7 @@ rather than normalised.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
@@ -21,17 +22,21 @@ _CALLBACK_PARAMS = frozenset({"code", "error", "state"})
 
 @dataclass(frozen=True, slots=True)
 class AllowedPrefix:
-    """One allow-list entry: exact scheme, host and port; a path prefix at a segment boundary."""
+    """One allow-list entry: exact scheme, host and port; a path prefix at a segment boundary
+    (or, with ``exact``, that path alone)."""
 
     scheme: str
     host: str
     port: int
     path: str
+    exact: bool = False
 
     def matches(self, scheme: str, host: str, port: int, path: str) -> bool:
         """Whether a (validated) URL's parts fall under this entry."""
         if (scheme, host, port) != (self.scheme, self.host, self.port):
             return False
+        if self.exact:
+            return path == self.path
         if self.path.endswith("/"):
             return path.startswith(self.path)
         return path == self.path or path.startswith(self.path + "/")
@@ -59,10 +64,13 @@ def parse_allowed_prefix(entry: str) -> AllowedPrefix:
 
 
 class RedirectAllowList:
-    """The parsed ``OAUTH_REDIRECT_ALLOWLIST``."""
+    """The parsed ``OAUTH_REDIRECT_ALLOWLIST``, plus ``pages`` allowed by exact path (the
+    server's own GraphiQL page)."""
 
-    def __init__(self, entries: list[str]) -> None:
-        self.prefixes = tuple(parse_allowed_prefix(e) for e in entries)
+    def __init__(self, entries: list[str], pages: tuple[str, ...] = ()) -> None:
+        self.prefixes = tuple(parse_allowed_prefix(e) for e in entries) + tuple(
+            dataclasses.replace(parse_allowed_prefix(page), exact=True) for page in pages
+        )
 
     def allows(self, url: object) -> bool:
         """Whether ``url`` is an allowed frontend URL to send a browser to."""
