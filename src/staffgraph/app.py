@@ -47,6 +47,9 @@ from staffgraph.http.responses import graphql_error_response, http_exception_han
 from staffgraph.http.unhandled import UnhandledErrors
 from staffgraph.loaders import Loaders
 from staffgraph.logging_setup import AccessLog, configure_logging
+from staffgraph.observability.instrument import instrument
+from staffgraph.observability.middleware import Metrics
+from staffgraph.observability.tracing import TraceContext
 from staffgraph.ratelimits.request_limits import RateLimit, RequestRateLimiter
 from staffgraph.schema import build_schema
 from staffgraph.schema.security import finalize_errors, hides_schema
@@ -308,7 +311,9 @@ def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> 
         ],
         middleware=[
             Middleware(SecurityHeaders, trusted=settings.trusted_networks),
+            Middleware(TraceContext),
             Middleware(AccessLog),
+            Middleware(Metrics, token=settings.metrics_token),
             Middleware(UnhandledErrors),
             *cors_middleware(settings.cors_origins, settings.cors_allow_headers),
             Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES),
@@ -324,6 +329,7 @@ def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> 
         lifespan=lifespan,
     )
     app.state.services = services
+    instrument(app)  # OpenTelemetry, when an OTLP endpoint is configured
     return app
 
 

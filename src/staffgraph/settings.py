@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     trusted_documents_only: bool = False
     max_operations: int = Field(10, ge=1, le=100)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: the bearer token of ``GET /metrics``; unset, the endpoint does not exist
+    metrics_token: str | None = Field(None, min_length=16)
 
     public_url: str | None = None
     oauth_providers: CommaList = Field(default_factory=list)

@@ -31,6 +31,7 @@ from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from staffgraph.errors import RateLimited
+from staffgraph.observability import metrics
 from staffgraph.ratelimits.storage import close_storage
 
 NAMESPACE = "login-failures"
@@ -115,6 +116,7 @@ class LoginLimiter:
                     wait = reset_at - time.time() if remaining <= 0 else 1.0
                     retry_after = max(retry_after, wait, 1.0)
             if retry_after > 0:
+                metrics.signin("rate_limited")
                 raise RateLimited(
                     math.ceil(retry_after), "Too many failed sign-in attempts; try again later"
                 )
