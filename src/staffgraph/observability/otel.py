@@ -63,7 +63,7 @@ def setup(app: Starlette, processor: SpanProcessor | None = None) -> TracerProvi
     for route in app.routes:
         schema = getattr(getattr(route, "endpoint", None), "schema", None)
         if schema is not None and OperationSpan not in schema.extensions:
-            schema.extensions.append(OperationSpan)
+            schema.extensions = [*schema.extensions, OperationSpan]
     _instrument_database()
     tracing.current_span = _current_span
     tracing.on_denial = _denial
