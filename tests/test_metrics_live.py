@@ -50,8 +50,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         ) as s,
     ):
         created = subprocess.run(
-            [staffgraph_command(), "create-user", "--email", EMAIL, "--name", "Grace"]
-            + ["--password-stdin"],
+            [
+                staffgraph_command(),
+                *("create-user", "--email", EMAIL, "--name", "Grace", "--password-stdin"),
+            ],
             input=PASSWORD + "\n",
             env=s.env,
             cwd=directory,
@@ -144,8 +146,9 @@ def test_every_scrape_counts_the_traffic_of_both_workers(
         assert value(found, "staffgraph_signins_total", outcome="failure") == 1
         assert value(found, "staffgraph_signins_total", outcome="success") == 1
         assert value(found, "staffgraph_rate_limited_total", limit="request") == traffic["refused"]
-        assert value(found, "staffgraph_responses_total", status="429", code="RATE_LIMITED") == (
-            traffic["refused"]
+        assert (
+            value(found, "staffgraph_responses_total", status="429", code="RATE_LIMITED")
+            == (traffic["refused"])
         )
         assert value(found, "staffgraph_responses_total", status="200", code="FORBIDDEN") == 1
         assert value(found, "staffgraph_responses_total", status="200", code="UNAUTHENTICATED") == 1
