@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
 
 from staffgraph.app import create_app
 from staffgraph.observability import labels
@@ -17,6 +20,7 @@ from tests.conftest import error_codes as codes_of
 from tests.conftest import gql, make_user, token_for
 from tests.conftest import test_settings as settings_for_tests
 
+ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "in-process-metrics-token-0123456789"
 
 
@@ -152,3 +156,23 @@ def test_error_codes_come_from_the_errors_only() -> None:
     assert error_codes(b'[{"errors":[{"extensions":{"code":"A"}}]},{"data":{}}]') == {"A"}
     assert error_codes(b'not json with "errors"') == set()
     assert labels.error_codes("lowercase") == "other"
+
+
+async def test_the_dashboard_asks_only_for_metrics_the_api_has(
+    metrics_client: httpx.AsyncClient,
+) -> None:
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "staffgraph.json").read_text("utf-8"))
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    asked = {name for expr in exprs for name in re.findall(r"\bstaffgraph_\w+", expr)}
+    text = (await metrics_client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})).text
+    exposed = {
+        sample.name for family in text_string_to_metric_families(text) for sample in family.samples
+    } | {family.name for family in text_string_to_metric_families(text)}
+    # a counter's family is exposed as <name>_total; a histogram's as _bucket, _count, _sum
+    assert asked - exposed == set()
+    covered = {"request_duration", "responses", "denials", "signins", "rate_limited"}
+    covered |= {"revocations", "subscriptions_open", "service_up"}
+    assert {f"staffgraph_{name}" for name in covered} <= {
+        name.removesuffix("_total").removesuffix("_bucket").removesuffix("_seconds")
+        for name in asked
+    }

@@ -107,6 +107,12 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker-compose passes an unset variable on as an empty one
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _valid_networks(cls, value: list[str]) -> list[str]:
