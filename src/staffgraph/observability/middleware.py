@@ -41,11 +41,12 @@ class Metrics:
         started = time.perf_counter()
         status = 500
         is_json = False
-        body = bytearray()
+        chunks: list[bytes] = []  # kept, not copied: joined only when errors may be inside
+        size = 0
         too_large = False
 
         async def observe(message: Message) -> None:
-            nonlocal status, is_json, too_large
+            nonlocal status, is_json, size, too_large
             if message["type"] == "http.response.start":
                 status = message["status"]
                 for name, value in message.get("headers", ()):
@@ -53,18 +54,20 @@ class Metrics:
                         is_json = value.split(b";")[0].strip().lower() in _JSON_TYPES
             elif message["type"] == "http.response.body" and is_json and not too_large:
                 chunk = message.get("body", b"")
-                if len(body) + len(chunk) > MAX_PARSED_BODY_BYTES:
+                size += len(chunk)
+                if size > MAX_PARSED_BODY_BYTES:
                     too_large = True
-                    body.clear()
+                    chunks.clear()
                 else:
-                    body.extend(chunk)
+                    chunks.append(chunk)
             await send(message)
 
         try:
             await self.app(scope, receive, observe)
         finally:
             state = scope.get("state", {})
-            codes = {"UNREAD"} if too_large else error_codes(bytes(body))
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            codes = {"UNREAD"} if too_large else error_codes(body)
             metrics.response(status, codes)
             metrics.request_duration(
                 state.get("graphql_operation"),
