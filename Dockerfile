@@ -9,9 +9,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin staffgraph
 
 WORKDIR /build
+# the dependencies first, exactly as locked (versions and hashes): a layer that changes only
+# when the lock does; then the package itself, which may pull in nothing else
+COPY requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install . && rm -rf /build
+RUN pip install --no-deps . && rm -rf /build
 
 USER staffgraph
 WORKDIR /home/staffgraph

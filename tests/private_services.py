@@ -183,6 +183,7 @@ def needs_binaries(*names: str) -> None:
 def private_redis(directory: Path) -> Iterator[PrivateRedis]:
     """A started :class:`PrivateRedis`, killed at the end."""
     needs_binaries("redis-server")
+    directory.mkdir(parents=True, exist_ok=True)
     server = PrivateRedis(directory)
     server.start()
     try:

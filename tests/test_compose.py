@@ -50,8 +50,8 @@ def healthcheck(service: dict[str, Any]) -> str:
     return " ".join(test) if isinstance(test, list) else test
 
 
-def test_three_services(compose):
-    assert set(compose["services"]) == {"app", "db", "redis"}
+def test_four_services(compose):
+    assert set(compose["services"]) == {"app", "db", "redis", "prometheus"}
 
 
 def test_app_waits_for_healthy_database_and_redis(compose):
@@ -124,7 +124,7 @@ def test_the_app_is_built_from_the_dockerfile(compose):
         if line.strip() and not line.startswith("#")
     ]
     assert instructions[0] == "FROM python:3.11-slim"
-    assert any(re.match(r"RUN .*pip install \.( |$)", line) for line in instructions)
+    assert any(re.match(r"RUN .*pip install (--no-deps )?\.( |$)", line) for line in instructions)
     users = [line.split()[1] for line in instructions if line.startswith("USER ")]
     assert users
     assert users[-1] not in ("root", "0")
@@ -155,3 +155,38 @@ def test_ci_installs_and_tests_exactly_as_the_readme_says():
     assert len(calls) == 2  # SQLite, then PostgreSQL
     assert ci.startswith("#!/usr/bin/env bash")
     assert "set -euo pipefail" in ci
+
+
+def test_prometheus_scrapes_the_app_with_the_metrics_token(compose, monkeypatch):
+    prometheus = compose["services"]["prometheus"]
+    assert prometheus["image"].startswith("prom/prometheus:")
+    mounts = dict(volume.split(":")[:2] for volume in prometheus["volumes"])
+    assert mounts["./deploy/prometheus.yml"] == "/etc/prometheus/prometheus.yml"
+    assert mounts["prometheus"] == "/prometheus"
+    assert "prometheus" in compose["volumes"]
+    assert "app" in prometheus["depends_on"]
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text(encoding="utf-8"))
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    (target,) = job["static_configs"][0]["targets"]
+    host, _, port = target.partition(":")
+    assert host == "app"
+    assert f":{port}" in compose["services"]["app"]["ports"][0]
+    # the bearer token is the compose secret made of the app's own METRICS_TOKEN
+    assert job["authorization"]["type"] == "Bearer"
+    (secret,) = prometheus["secrets"]
+    assert job["authorization"]["credentials_file"] == f"/run/secrets/{secret}"
+    variable = compose["secrets"][secret]["environment"]
+    assert variable == "STAFFGRAPH_METRICS_TOKEN"
+    token = "compose-metrics-token-" + "t" * 20
+    env = app_environment(compose, {"STAFFGRAPH_JWT_SECRET": SECRET, variable: token})
+    assert env[variable] == token
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings(_env_file=None).metrics_token == token
+
+
+def test_without_a_metrics_token_the_app_still_starts(compose, monkeypatch):
+    for name, value in app_environment(compose, {"STAFFGRAPH_JWT_SECRET": SECRET}).items():
+        monkeypatch.setenv(name, value)
+    assert load_settings(_env_file=None).metrics_token is None

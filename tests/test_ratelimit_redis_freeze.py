@@ -1,6 +1,6 @@
 """A frozen Redis (SIGSTOPped: it accepts connections and never answers) under two running
 servers: requests stay fast and limited per instance, and the shared budget is back once Redis
-answers again. The Redis is the test's own (:mod:`tests.private_redis`)."""
+answers again. The Redis is the test's own (:mod:`tests.private_services`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from staffgraph.ratelimits.breaker import FALLBACK_SECONDS
 from tests.live_server import LiveServer, live_server
-from tests.private_redis import private_redis
+from tests.private_services import private_redis
 
 QUERY = {"query": "{ __typename }"}
 LIMIT = 5
@@ -54,7 +54,7 @@ def statuses(server: LiveServer, address: str, count: int) -> list[int]:
 def test_a_frozen_redis_neither_slows_nor_unlimits_requests(tmp_path: Path) -> None:
     with private_redis(tmp_path / "redis") as redis:
         env = {
-            "STAFFGRAPH_REDIS_URL": redis.url,
+            "STAFFGRAPH_REDIS_URL": redis.url(),
             "STAFFGRAPH_RATE_LIMIT": f"{LIMIT}/minute",
             "STAFFGRAPH_LOGIN_RATE_LIMIT": "2/15 minutes",
             "STAFFGRAPH_TRUSTED_PROXIES": "127.0.0.1",

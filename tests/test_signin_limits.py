@@ -22,7 +22,7 @@ import redis
 
 from tests.conftest import ON_POSTGRES, TEST_REDIS_URL
 from tests.live_server import LiveServer, live_server, staffgraph_command
-from tests.private_redis import private_redis
+from tests.private_services import private_redis
 
 LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }"
 PASSWORD = "vermilion-otter-quasar-7291"
@@ -41,7 +41,7 @@ def shared_redis(directory: Path) -> Iterator[str]:
         yield TEST_REDIS_URL
         return
     with private_redis(directory / "redis") as server:
-        yield server.url
+        yield server.url()
 
 
 def directory(path: Path) -> Path:

@@ -7,18 +7,16 @@ Redis (``--workers > 1`` needs one) that this test starts and stops.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
-from tests.live_server import free_port, live_server, staffgraph_command
+from tests.live_server import live_server, staffgraph_command
+from tests.private_services import private_redis
 
 pytestmark = pytest.mark.slow
 
@@ -35,42 +33,20 @@ UPDATE = "mutation($n: String!) { updateMyProfile(input: {displayName: $n}) { di
 
 
 @pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[str]:
+def redis_url(tmp_path: Path) -> Iterator[str]:
     """A Redis of this test's own, on a free port, nothing saved."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis.from_url(url).ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with private_redis(tmp_path) as server:
+        yield server.url()
 
 
-def test_two_workers_write_one_sqlite_file_without_errors(tmp_path: Path, private_redis: str):
+def test_two_workers_write_one_sqlite_file_without_errors(tmp_path: Path, redis_url: str):
     database = tmp_path / "workers.db"
     with live_server(
         tmp_path,
         "--workers",
         "2",
         STAFFGRAPH_DATABASE_URL=f"sqlite://{database}",
-        STAFFGRAPH_REDIS_URL=private_redis,
+        STAFFGRAPH_REDIS_URL=redis_url,
         STAFFGRAPH_RATE_LIMIT="100000/minute",
         STAFFGRAPH_LOGIN_RATE_LIMIT="100000/minute",
     ) as server:

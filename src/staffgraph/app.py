@@ -50,6 +50,9 @@ from staffgraph.http.responses import graphql_error_response, http_exception_han
 from staffgraph.http.unhandled import UnhandledErrors
 from staffgraph.loaders import Loaders
 from staffgraph.logging_setup import AccessLog, configure_logging
+from staffgraph.observability.instrument import instrument
+from staffgraph.observability.middleware import Metrics
+from staffgraph.observability.tracing import TraceContext
 from staffgraph.ratelimits.operation_limits import (
     BatchRateLimited,
     RateLimitedTransportWSHandler,
@@ -365,7 +368,9 @@ def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> 
             # outermost: a refusal under overload must cost as little as possible
             Middleware(ConcurrencyLimit, limit=settings.max_concurrency),
             Middleware(SecurityHeaders, trusted=settings.trusted_networks),
+            Middleware(TraceContext),
             Middleware(AccessLog),
+            Middleware(Metrics, token=settings.metrics_token),
             Middleware(UnhandledErrors),
             *cors_middleware(settings.cors_origins, settings.cors_allow_headers),
             Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES),
@@ -380,6 +385,7 @@ def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> 
         lifespan=lifespan,
     )
     app.state.services = services
+    instrument(app)  # OpenTelemetry, when an OTLP endpoint is configured
     return app
 
 

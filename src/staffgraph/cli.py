@@ -112,6 +112,9 @@ def _run(coro: Awaitable[Any], options: dict[str, str] | None = None) -> Any:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from staffgraph.observability.multiprocess import prepare_metrics_dir
+
+    prepare_metrics_dir(args.workers)  # before prometheus-client is imported, here or in a worker
     import uvicorn
 
     from staffgraph.app import create_app

@@ -2,8 +2,9 @@
 
 :func:`configure_logging` replaces uvicorn's own logging (``serve`` passes ``log_config=None``
 and ``access_log=False``): every record, uvicorn's included, goes through one handler that
-formats JSON, adds the current request id, and redacts what must never be written: bearer
-tokens, anything shaped like a JWT or a bcrypt hash, and the configured secrets themselves.
+formats JSON, adds the current request id and trace id, and redacts what must never be
+written: bearer tokens, anything shaped like a JWT or a bcrypt hash, and the configured secrets
+themselves.
 The access line (:class:`AccessLog`) carries the request id, user id, operation name, status
 and duration; never the query text, its variables or the query string of the URL.
 """
@@ -21,6 +22,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from staffgraph.observability.tracing import trace_id_var
 
 if TYPE_CHECKING:
     from staffgraph.settings import Settings
@@ -84,6 +87,9 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
+        trace_id = trace_id_var.get()
+        if trace_id:
+            entry["trace_id"] = trace_id
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
@@ -96,10 +102,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def settings_secrets(settings: Settings) -> list[str]:
-    """Every configured secret value: the JWT secret and the passwords inside service URLs."""
+    """Every configured secret value: the JWT secret, the metrics token and the passwords inside
+    service URLs."""
     import os
 
-    found = [settings.jwt_secret or ""]
+    found = [settings.jwt_secret or "", settings.metrics_token or ""]
     for url in (settings.database_url, settings.redis_url or ""):
         password = urlsplit(url).password if "://" in url else None
         if password:

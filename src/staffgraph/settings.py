@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     #: operations in flight on one WebSocket connection, subscriptions included
     max_subscriptions_per_connection: int = Field(20, ge=1, le=1000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: the bearer token of ``GET /metrics``; unset, the endpoint does not exist
+    metrics_token: str | None = Field(None, min_length=16)
 
     # overload and slow clients (see staffgraph.http.concurrency and staffgraph.http.protocol)
     max_concurrency: int = Field(DEFAULT_MAX_CONCURRENCY, ge=1, le=100_000)
@@ -122,6 +124,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker-compose passes an unset variable on as an empty one
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("trusted_proxies")
     @classmethod

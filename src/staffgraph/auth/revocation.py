@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError
 
 from staffgraph.models import Session
+from staffgraph.observability import metrics
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -87,6 +88,7 @@ class RevocationStore:
         """
         if not session_ids:
             return
+        metrics.revocations(len(session_ids))
         keep_until = time.time() + self._ttl
         entries = dict.fromkeys(session_ids, keep_until)
         self._add(entries)

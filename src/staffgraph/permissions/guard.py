@@ -20,6 +20,7 @@ from strawberry.schema_directive import Location
 from strawberry.utils.str_converters import to_camel_case
 
 from staffgraph.errors import Forbidden, Unauthenticated
+from staffgraph.observability import metrics
 from staffgraph.permissions.rules import Decision, Rule
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ def denial(
         return Unauthenticated("Authentication required", reason=ctx.auth_error or "no_token")
     if audit:
         queue_denial(ctx, field, rule.label, target_id)
+    metrics.denial(field, rule.label)
     return Forbidden(f"Not allowed: {field} requires {rule.label}", rule=rule.label)
 
 

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from staffgraph.http.client_address import client_address
 from staffgraph.http.responses import graphql_error_response
+from staffgraph.observability import metrics
 from staffgraph.ratelimits.storage import CounterStore
 
 NAMESPACE = "requests"
@@ -121,6 +122,7 @@ class RateLimit:
         elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008, "reason": "rate limited"})
         else:
+            metrics.request_refused()
             response = graphql_error_response(
                 429,
                 "RATE_LIMITED",

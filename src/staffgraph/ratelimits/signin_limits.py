@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Protocol
 from limits import RateLimitItem
 
 from staffgraph.errors import RateLimited
+from staffgraph.observability import metrics
 from staffgraph.ratelimits.storage import CounterStore
 
 if TYPE_CHECKING:
@@ -306,6 +307,7 @@ class LoginLimiter:
                 in_redis, in_memory, seconds=REDIS_TIMEOUT_SECONDS, what="sign-in limits"
             )
         if wait > 0:
+            metrics.signin("rate_limited")
             raise RateLimited(math.ceil(wait), "Too many failed sign-in attempts; try again later")
         return where
 

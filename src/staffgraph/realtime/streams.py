@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from staffgraph.errors import SUBSCRIPTION_OVERFLOW, ApiError, Unauthenticated
 from staffgraph.models import AuditAction, AuditEvent
+from staffgraph.observability import metrics
 from staffgraph.realtime.broker import Ended
 from staffgraph.realtime.events import (
     AuditEventAdded,
@@ -61,6 +62,7 @@ async def _stream(ctx: Context, topic: str, resolve: Resolve) -> AsyncIterator[A
     subscriber = ctx.services.broker.subscribe(topic)
     if socket is not None:
         socket.join(subscriber)
+    metrics.subscription_opened()
     try:
         while True:
             item = await subscriber.next()
@@ -75,6 +77,7 @@ async def _stream(ctx: Context, topic: str, resolve: Resolve) -> AsyncIterator[A
                 if ctx.pending_denials:
                     await flush_denials(ctx)
     finally:
+        metrics.subscription_closed()
         subscriber.close()
         if socket is not None:
             socket.leave(subscriber)
@@ -130,6 +133,7 @@ async def session_ended(ctx: Context) -> AsyncIterator[Any]:
         return
     subscriber = ctx.services.broker.subscribe("sessions")  # nothing is published there
     socket.join(subscriber)
+    metrics.subscription_opened()
     try:
         while True:
             item = await subscriber.next()
@@ -139,5 +143,6 @@ async def session_ended(ctx: Context) -> AsyncIterator[Any]:
                 yield _last_result(item)
                 return
     finally:
+        metrics.subscription_closed()
         subscriber.close()
         socket.leave(subscriber)

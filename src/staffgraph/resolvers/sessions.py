@@ -23,6 +23,7 @@ from staffgraph.context import Viewer
 from staffgraph.errors import BadUserInput, NotFound, Unauthenticated
 from staffgraph.models import AuditAction, RefreshToken, Role, Session, User, UserRole
 from staffgraph.models.user import new_security_stamp
+from staffgraph.observability import metrics
 from staffgraph.permissions import policy
 from staffgraph.permissions.guard import require
 from staffgraph.resolvers.audit import record
@@ -175,7 +176,9 @@ async def login(ctx: Context, email: str, password: str) -> AuthResult:
                 target_id=user.id if user else None,
                 detail=_failure_detail(user, valid),
             )
+            metrics.signin("failure")
             raise Unauthenticated(INVALID_CREDENTIALS, reason="invalid_credentials")
+    metrics.signin("success")
     await _upgrade_hash(services, user, password)
     return await open_session(ctx, user)
 

@@ -205,7 +205,8 @@ def _unnamed_choice(ctx: ExecutionContext, operations: int) -> GraphQLError | No
 
 
 def _record_operation(ctx: ExecutionContext) -> None:
-    """Leave the operation name in the request's scope state, for the access log."""
+    """Leave the operation name and type in the request's scope state, for the access log and
+    the metrics."""
     request = getattr(ctx.context, "request", None)
     state = getattr(request, "scope", {}).get("state")
     if isinstance(state, dict):
@@ -213,8 +214,15 @@ def _record_operation(ctx: ExecutionContext) -> None:
             name = ctx.operation_name or "-"
         except Exception:  # an unparsable document has no operation
             name = "-"
+        try:
+            kind = ctx.operation_type.value
+        except Exception:  # no document, or no operation of that name
+            kind = "unknown"
         previous = state.get("graphql_operation")
         state["graphql_operation"] = f"{previous},{name}" if previous else name
+        # for the metrics: a batch mixing queries and mutations is of the type "mixed"
+        known = state.get("graphql_operation_type")
+        state["graphql_operation_type"] = kind if known in (None, kind) else "mixed"
 
 
 def is_service_unavailable(error: GraphQLError) -> bool:
