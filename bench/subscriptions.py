@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import contextlib
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.live_server import LiveServer, live_server, staffgraph_command
+from tests.live_server import LiveServer, create_user, live_server
 from tests.ws_client import Socket, ws_session
 
 PASSWORD = "fan out to a thousand subscribers"
@@ -37,27 +36,7 @@ UPDATE = "mutation ($id: ID!, $t: String) { updateUser(id: $id, input: {jobTitle
 
 
 def create(server: LiveServer, directory: Path, email: str, role: str) -> str:
-    done = subprocess.run(
-        [
-            staffgraph_command(),
-            "create-user",
-            "--email",
-            email,
-            "--name",
-            email.split("@")[0],
-            "--password",
-            PASSWORD,
-            "--role",
-            role,
-        ],
-        cwd=directory,
-        env=server.env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return done.stdout.strip()
+    return create_user(server, directory, email, email.split("@")[0], PASSWORD, (role,))
 
 
 async def sign_in(server: LiveServer, email: str) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import jwt
 
 from staffgraph.auth.tokens import TokenService
 from staffgraph.models import Role
@@ -65,6 +66,51 @@ def mint_token(user_id: uuid.UUID | None = None, roles: frozenset[Role] = frozen
     exist: enough for everything decided before a resolver reads the database."""
     tokens = TokenService(settings_for_tests(database_url="sqlite://:memory:"))
     return tokens.issue(user_id or uuid.uuid4(), uuid.uuid4(), roles)
+
+
+def token_lasting(user_id: str, seconds: int, roles: tuple[str, ...] = ("EMPLOYEE",)) -> str:
+    """An access token the live servers accept for ``user_id`` in a session of its own, whose
+    ``exp`` is ``seconds`` from now (negative: expired already)."""
+    now = int(time.time())
+    claims = {
+        "iss": "staffgraph",
+        "aud": "staffgraph",
+        "sub": user_id,
+        "sid": str(uuid.uuid4()),
+        "jti": uuid.uuid4().hex,
+        "roles": list(roles),
+        "iat": min(now, now + seconds - 60),
+        "exp": now + seconds,
+    }
+    return jwt.encode(claims, JWT_SECRET, algorithm="HS256", headers={"typ": "at+jwt"})
+
+
+def create_user(
+    server: LiveServer,
+    directory: Path,
+    email: str,
+    name: str,
+    password: str,
+    roles: tuple[str, ...] = (),
+    manager: str | None = None,
+) -> str:
+    """``staffgraph create-user`` against ``server``'s database; the new user's id."""
+    command = [staffgraph_command(), "create-user", "--email", email, "--name", name]
+    command += ["--password", password]
+    for role in roles:
+        command += ["--role", role]
+    if manager is not None:
+        command += ["--manager", manager]
+    done = subprocess.run(
+        command,
+        cwd=directory,
+        env=server.env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done.stdout.strip()
 
 
 def free_port() -> int:

@@ -10,18 +10,16 @@ under CI it fails).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
-import time
-import uuid
 from pathlib import Path
 
-import jwt
 import pytest
 
-from tests.conftest import JWT_SECRET
-from tests.live_server import LiveServer, live_server, staffgraph_command
+from tests.live_server import create_user, live_server, token_lasting
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = ROOT / "clients"
@@ -44,46 +42,6 @@ def _require_node() -> str:
         pytest.skip(missing)
     assert node is not None
     return node
-
-
-def create_user(server: LiveServer, directory: Path, email: str, name: str) -> str:
-    done = subprocess.run(
-        [
-            staffgraph_command(),
-            "create-user",
-            "--email",
-            email,
-            "--name",
-            name,
-            "--password",
-            PASSWORD,
-            "--role",
-            "HR",
-        ],
-        cwd=directory,
-        env=server.env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return done.stdout.strip()
-
-
-def expired_token(user_id: str) -> str:
-    """A token the servers signed (same secret) whose ``exp`` has passed."""
-    now = int(time.time())
-    claims = {
-        "iss": "staffgraph",
-        "aud": "staffgraph",
-        "sub": user_id,
-        "sid": str(uuid.uuid4()),
-        "jti": uuid.uuid4().hex,
-        "roles": ["HR"],
-        "iat": now - 3600,
-        "exp": now - 60,
-    }
-    return jwt.encode(claims, JWT_SECRET, algorithm="HS256", headers={"typ": "at+jwt"})
 
 
 def test_node_client_libraries(tmp_path: Path) -> None:
@@ -109,27 +67,38 @@ def test_node_client_libraries(tmp_path: Path) -> None:
             STAFFGRAPH_TRUSTED_DOCUMENTS_ONLY="true",
         ) as trusted,
     ):
-        user_id = create_user(plain, plain_dir, EMAIL, "Node Client")
+        user_id = create_user(plain, plain_dir, EMAIL, "Node Client", PASSWORD, ("HR",))
         for n in range(6):  # enough people to page through two at a time
-            create_user(plain, plain_dir, f"colleague{n}@example.com", f"Colleague {n}")
-        create_user(trusted, trusted_dir, EMAIL, "Node Client")
+            create_user(plain, plain_dir, f"colleague{n}@example.com", f"Colleague {n}", PASSWORD)
+        create_user(trusted, trusted_dir, EMAIL, "Node Client", PASSWORD, ("HR",))
         env = {
             **os.environ,
             "STAFFGRAPH_URL": plain.base_url,
             "STAFFGRAPH_TRUSTED_URL": trusted.base_url,
             "STAFFGRAPH_EMAIL": EMAIL,
             "STAFFGRAPH_PASSWORD": PASSWORD,
-            "STAFFGRAPH_EXPIRED_TOKEN": expired_token(user_id),
+            "STAFFGRAPH_EXPIRED_TOKEN": token_lasting(user_id, -60, ("HR",)),
             "STAFFGRAPH_SCHEMA_FILE": str(ROOT / "schema.graphql"),
             "STAFFGRAPH_MANIFEST_FILE": str(manifest),
         }
-        run = subprocess.run(
-            [node, "--test", "--test-reporter=spec"],
+        # its own process group: on a timeout every test file's process goes, not just the runner
+        runner = subprocess.Popen(
+            [node, "--test", "--test-reporter=spec", "--test-timeout=120000"],
             cwd=CLIENTS,
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=300,
+            start_new_session=True,
         )
-    print(run.stdout)
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+        try:
+            stdout, stderr = runner.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            os.killpg(runner.pid, signal.SIGKILL)
+            stdout, stderr = runner.communicate()
+            pytest.fail(f"the Node tests did not finish in 300 s:\n{stdout[-6000:]}")
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(runner.pid, signal.SIGKILL)
+    print(stdout)
+    assert runner.returncode == 0, stdout[-6000:] + stderr[-3000:]

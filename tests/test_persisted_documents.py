@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from staffgraph.documents.trusted import ManifestError, load_manifest
 from staffgraph.settings import SettingsError
 from tests.conftest import TEST_REDIS_URL, make_user, token_for
 from tests.conftest import test_settings as settings_for_tests
+from tests.test_hardening_graphql import app_client
 
 ME = "query Me { me { email } }"
 TYPENAME = "query T { __typename }"
@@ -30,18 +29,6 @@ def sha(text: str) -> str:
 
 def apq(digest: str) -> dict[str, Any]:
     return {"persistedQuery": {"version": 1, "sha256Hash": digest}}
-
-
-@asynccontextmanager
-async def app_client(database_url: str, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings_for_tests(database_url=database_url, **overrides), manage_orm=False)
-    await app.state.services.start()
-    try:
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
-    finally:
-        await app.state.services.stop()
 
 
 async def post(client: httpx.AsyncClient, body: dict[str, Any], **headers: str) -> Any:

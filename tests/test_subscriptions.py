@@ -5,7 +5,6 @@ fan-out across instances through Redis."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 
-from tests.conftest import JWT_SECRET, TEST_REDIS_URL
-from tests.live_server import LiveServer, live_server, staffgraph_command
+from tests.conftest import TEST_REDIS_URL
+from tests.live_server import LiveServer, create_user, live_server, token_lasting
 from tests.ws_client import ws_session
 
 pytestmark = pytest.mark.slow
@@ -34,33 +32,10 @@ WATCH = "subscription ($id: ID!) { userUpdated(id: $id) { displayName salary pho
 
 
 def create_people(server: LiveServer, directory: Path) -> dict[str, str]:
-    ids = {}
-    for key, (email, roles, manager) in PEOPLE.items():
-        command = [
-            staffgraph_command(),
-            "create-user",
-            "--email",
-            email,
-            "--name",
-            key.title(),
-            "--password",
-            PASSWORD,
-        ]
-        for role in roles:
-            command += ["--role", role]
-        if manager:
-            command += ["--manager", manager]
-        done = subprocess.run(
-            command,
-            cwd=directory,
-            env=server.env,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        ids[key] = done.stdout.strip()
-    return ids
+    return {
+        key: create_user(server, directory, email, key.title(), PASSWORD, tuple(roles), manager)
+        for key, (email, roles, manager) in PEOPLE.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -227,21 +202,7 @@ async def test_logout_elsewhere_ends_every_subscription_and_closes_the_socket(or
 async def test_the_token_expiring_ends_the_subscriptions_without_any_client_message(org):
     server, ids = org
     now = int(time.time())
-    short_lived = jwt.encode(
-        {
-            "iss": "staffgraph",
-            "aud": "staffgraph",
-            "sub": ids["peer"],
-            "sid": str(uuid.uuid4()),
-            "jti": uuid.uuid4().hex,
-            "iat": now,
-            "exp": now + 2,
-            "roles": ["EMPLOYEE"],
-        },
-        JWT_SECRET,
-        algorithm="HS256",
-        headers={"typ": "at+jwt"},
-    )
+    short_lived = token_lasting(ids["peer"], 2)
     async with ws_session(server.base_url, short_lived) as socket:
         ended = await socket.subscribe("subscription { sessionEnded { reason } }")
         first = await next_payload(socket, ended)

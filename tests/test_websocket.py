@@ -18,13 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import JWT_SECRET
-from tests.live_server import LiveServer, live_server, staffgraph_command
+from tests.live_server import LiveServer, live_server, staffgraph_command, token_lasting
 
 EMAIL = "ws.user@example.com"
 PASSWORD = "a long enough passphrase"
@@ -150,21 +148,7 @@ async def test_a_revoked_token_closes_the_open_connection(server):
 async def test_an_expired_token_closes_the_open_connection(server):
     _, user_id = await login(server)
     now = int(time.time())
-    short_lived = jwt.encode(
-        {
-            "iss": "staffgraph",
-            "aud": "staffgraph",
-            "sub": user_id,
-            "sid": str(uuid.uuid4()),
-            "jti": uuid.uuid4().hex,
-            "iat": now,
-            "exp": now + 2,
-            "roles": ["EMPLOYEE"],
-        },
-        JWT_SECRET,
-        algorithm="HS256",
-        headers={"typ": "at+jwt"},
-    )
+    short_lived = token_lasting(user_id, 2)
     async with ws_connection(server, short_lived) as ws:
         before = await ws_gql(ws, "{ users { totalCount } }")
         await asyncio.sleep(max(0.0, now + 2.2 - time.time()))
@@ -189,32 +173,13 @@ async def refused_init(server: LiveServer, payload: dict[str, Any]) -> tuple[int
     return ws.close_code, ws.close_reason or ""
 
 
-def expired_token(user_id: str) -> str:
-    now = int(time.time())
-    return jwt.encode(
-        {
-            "iss": "staffgraph",
-            "aud": "staffgraph",
-            "sub": user_id,
-            "sid": str(uuid.uuid4()),
-            "jti": uuid.uuid4().hex,
-            "iat": now - 120,
-            "exp": now - 60,
-            "roles": ["EMPLOYEE"],
-        },
-        JWT_SECRET,
-        algorithm="HS256",
-        headers={"typ": "at+jwt"},
-    )
-
-
 async def test_a_refused_authorization_closes_the_socket_with_4403(server):
     token, user_id = await login(server)
     assert (await http_gql(server, "mutation { logout }", token))["data"] == {"logout": True}
     refused = {
         "garbage": "Bearer not-a-token",
         "not bearer": f"Basic {token}",
-        "expired": f"Bearer {expired_token(user_id)}",
+        "expired": f"Bearer {token_lasting(user_id, -60)}",
         "revoked": f"Bearer {token}",
     }
     for name, authorization in refused.items():

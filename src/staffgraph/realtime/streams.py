@@ -9,15 +9,16 @@ becomes its last result (``UNAUTHENTICATED`` with the reason), and stops.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from staffgraph.errors import SUBSCRIPTION_OVERFLOW, ApiError, Unauthenticated
 from staffgraph.models import AuditAction, AuditEvent
 from staffgraph.observability import metrics
-from staffgraph.realtime.broker import Ended
+from staffgraph.realtime.broker import Ended, Subscriber
 from staffgraph.realtime.events import (
     AuditEventAdded,
     DirectoryEventKind,
@@ -57,13 +58,26 @@ class SessionEnd:
 Resolve = Callable[["Context", Event], Awaitable[Any]]
 
 
-async def _stream(ctx: Context, topic: str, resolve: Resolve) -> AsyncIterator[Any]:
+@contextlib.contextmanager
+def _subscribed(ctx: Context, topic: str) -> Iterator[Subscriber]:
+    """A subscriber to ``topic`` for one subscription, tied to its connection (it ends with the
+    connection's session) and counted as open while it lives."""
     socket = ctx.socket
     subscriber = ctx.services.broker.subscribe(topic)
     if socket is not None:
         socket.join(subscriber)
     metrics.subscription_opened()
     try:
+        yield subscriber
+    finally:
+        metrics.subscription_closed()
+        subscriber.close()
+        if socket is not None:
+            socket.leave(subscriber)
+
+
+async def _stream(ctx: Context, topic: str, resolve: Resolve) -> AsyncIterator[Any]:
+    with _subscribed(ctx, topic) as subscriber:
         while True:
             item = await subscriber.next()
             if isinstance(item, Ended):
@@ -76,11 +90,6 @@ async def _stream(ctx: Context, topic: str, resolve: Resolve) -> AsyncIterator[A
                 # ACCESS_DENIED of the last delivery (its guarded fields ran by now)
                 if ctx.pending_denials:
                     await flush_denials(ctx)
-    finally:
-        metrics.subscription_closed()
-        subscriber.close()
-        if socket is not None:
-            socket.leave(subscriber)
 
 
 def _last_result(ended: Ended) -> ApiError:
@@ -127,14 +136,10 @@ def audit_event_added(ctx: Context, action: AuditAction | None) -> AsyncIterator
 
 async def session_ended(ctx: Context) -> AsyncIterator[Any]:
     """One event when the subscriber's own session ends, then the end of the stream."""
-    socket = ctx.socket
     viewer = ctx.viewer
-    if socket is None or viewer is None:
+    if ctx.socket is None or viewer is None:
         return
-    subscriber = ctx.services.broker.subscribe("sessions")  # nothing is published there
-    socket.join(subscriber)
-    metrics.subscription_opened()
-    try:
+    with _subscribed(ctx, "sessions") as subscriber:  # nothing is published there
         while True:
             item = await subscriber.next()
             if isinstance(item, Ended):
@@ -142,7 +147,3 @@ async def session_ended(ctx: Context) -> AsyncIterator[Any]:
                     yield SessionEnd(viewer.session_id, SessionEndReason(item.session_reason))
                 yield _last_result(item)
                 return
-    finally:
-        metrics.subscription_closed()
-        subscriber.close()
-        socket.leave(subscriber)
