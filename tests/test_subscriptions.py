@@ -244,20 +244,25 @@ async def test_admins_follow_the_audit_trail_live(org):
         }
 
 
-async def test_subscriptions_per_connection_are_limited(tmp_path: Path):
+def test_subscriptions_per_connection_are_limited(tmp_path: Path):
+    # synchronous: live_server creates its PostgreSQL database with asyncio.run()
     with live_server(tmp_path, STAFFGRAPH_MAX_SUBSCRIPTIONS_PER_CONNECTION="2") as server:
         create_people(server, tmp_path)
-        token = await sign_in(server, "peer")
-        async with ws_session(server.base_url, token) as socket:
-            for _ in range(2):
-                await socket.subscribe("subscription { directoryChanged { kind } }")
-            third = await socket.subscribe("subscription { directoryChanged { kind } }")
-            message = await socket.next_message(third)
-        assert message["type"] == "error"
+
+        async def third_subscription() -> dict[str, Any]:
+            token = await sign_in(server, "peer")
+            async with ws_session(server.base_url, token) as socket:
+                for _ in range(2):
+                    await socket.subscribe("subscription { directoryChanged { kind } }")
+                third = await socket.subscribe("subscription { directoryChanged { kind } }")
+                return await socket.next_message(third)
+
+        message = asyncio.run(third_subscription())
+    assert message["type"] == "error"
 
 
 @pytest.mark.skipif(TEST_REDIS_URL is None, reason="needs STAFFGRAPH_TEST_REDIS_URL")
-async def test_two_instances_sharing_redis_deliver_across(tmp_path: Path):
+def test_two_instances_sharing_redis_deliver_across(tmp_path: Path):
     first_dir, second_dir = tmp_path / "one", tmp_path / "two"
     first_dir.mkdir()
     second_dir.mkdir()
@@ -268,18 +273,22 @@ async def test_two_instances_sharing_redis_deliver_across(tmp_path: Path):
         with live_server(
             second_dir, STAFFGRAPH_REDIS_URL=TEST_REDIS_URL, STAFFGRAPH_DATABASE_URL=shared_database
         ) as two:
-            hr_on_one = await sign_in(one, "hr")
-            peer_on_two = await sign_in(two, "peer")
-            async with ws_session(two.base_url, peer_on_two) as socket:
-                op = await socket.subscribe(WATCH, {"id": ids["target"]})
-                await asyncio.sleep(0.3)
-                await gql(
-                    one,
-                    'mutation ($id: ID!) { updateUser(id: $id, input: {jobTitle: "Across"}) '
-                    "{ id } }",
-                    {"id": ids["target"]},
-                    hr_on_one,
-                )
-                event = await next_payload(socket, op)
-            assert event["data"]["userUpdated"]["displayName"] == "Target"
-            assert denied_paths(event) == {("userUpdated", "salary"), ("userUpdated", "phone")}
+
+            async def across() -> dict[str, Any]:
+                hr_on_one = await sign_in(one, "hr")
+                peer_on_two = await sign_in(two, "peer")
+                async with ws_session(two.base_url, peer_on_two) as socket:
+                    op = await socket.subscribe(WATCH, {"id": ids["target"]})
+                    await asyncio.sleep(0.3)
+                    await gql(
+                        one,
+                        'mutation ($id: ID!) { updateUser(id: $id, input: {jobTitle: "Across"}) '
+                        "{ id } }",
+                        {"id": ids["target"]},
+                        hr_on_one,
+                    )
+                    return await next_payload(socket, op)
+
+            event = asyncio.run(across())
+    assert event["data"]["userUpdated"]["displayName"] == "Target"
+    assert denied_paths(event) == {("userUpdated", "salary"), ("userUpdated", "phone")}
