@@ -434,3 +434,38 @@ def test_verify_reports_reasons_without_http(settings):
         with pytest.raises(TokenError) as caught:
             service.verify(bad)
         assert caught.value.reason == "invalid_token"
+
+
+def test_a_remembered_token_still_expires(settings, monkeypatch):
+    """A verified token is remembered, but its times are judged on every use."""
+    service = TokenService(settings)
+    token = service.issue(uuid.uuid4(), uuid.uuid4(), frozenset({Role.EMPLOYEE}))
+    first = service.verify(token)
+    assert service.verify(token) == first
+    later = time.time() + settings.access_token_ttl + 10  # past exp and the leeway
+    monkeypatch.setattr("staffgraph.auth.tokens.time.time", lambda: later)
+    with pytest.raises(TokenError) as caught:
+        service.verify(token)
+    assert caught.value.reason == "token_expired"
+
+
+def test_a_remembered_token_is_not_valid_before_its_time(settings, monkeypatch):
+    service = TokenService(settings)
+    token = service.issue(uuid.uuid4(), uuid.uuid4(), frozenset({Role.EMPLOYEE}))
+    service.verify(token)
+    earlier = time.time() - 60  # a clock set back: the token was issued "in the future"
+    monkeypatch.setattr("staffgraph.auth.tokens.time.time", lambda: earlier)
+    with pytest.raises(TokenError) as caught:
+        service.verify(token)
+    assert caught.value.reason == "invalid_token"
+
+
+def test_a_tampered_copy_of_a_remembered_token_is_refused(settings):
+    service = TokenService(settings)
+    token = service.issue(uuid.uuid4(), uuid.uuid4(), frozenset({Role.EMPLOYEE}))
+    service.verify(token)
+    header, payload, signature = token.split(".")
+    claims = unb64url(payload)
+    claims["roles"] = ["ADMIN"]
+    with pytest.raises(TokenError):
+        service.verify(".".join([header, b64url(claims), signature]))

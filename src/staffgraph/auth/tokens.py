@@ -8,6 +8,10 @@ Verification refuses, with ``invalid_token`` unless said otherwise:
   was configured for (``alg: none`` included, whatever its case);
 - a bad signature, a wrong ``iss`` or ``aud``, a missing required claim, malformed claims;
 - an ``exp`` in the past: ``token_expired``.
+
+A token that verified is remembered (a bounded cache keyed by the whole token string), so that
+a client's next requests with it skip the signature and the parsing; its times (``exp``,
+``iat``, ``nbf``) are checked again on every use, and revocation is not decided here at all.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +40,8 @@ REQUIRED_CLAIMS = ["exp", "iat", "sub", "aud", "iss", "jti", "sid"]
 MAX_TOKEN_LENGTH = 4096
 #: tolerated clock difference between instances, in seconds
 LEEWAY_SECONDS = 5
+#: verified tokens remembered per process (the least recently used go first)
+VERIFIED_TOKENS_KEPT = 4096
 
 
 class TokenError(Exception):
@@ -89,6 +96,8 @@ class TokenService:
         self._audience = settings.jwt_audience
         self.ttl = settings.access_token_ttl
         self._decoder = jwt.PyJWT()
+        #: token -> its claims and the earliest time it is valid (max of iat and nbf)
+        self._verified: OrderedDict[str, tuple[AccessClaims, float]] = OrderedDict()
 
     def issue(self, user_id: uuid.UUID, session_id: uuid.UUID, roles: frozenset[Role]) -> str:
         """A signed access token for this user and session."""
@@ -114,8 +123,20 @@ class TokenService:
         """The claims of a valid token, else :class:`TokenError` with the reason."""
         if len(token) > MAX_TOKEN_LENGTH:
             raise TokenError("invalid_token")
+        known = self._verified.get(token)
+        if known is not None:
+            claims, valid_from = known
+            now = time.time()
+            # PyJWT's own rules, with the same leeway: expired at exp, immature before iat/nbf
+            if claims.expires_at <= now - LEEWAY_SECONDS:
+                del self._verified[token]
+                raise TokenError("token_expired")
+            if valid_from > now + LEEWAY_SECONDS:
+                raise TokenError("invalid_token")
+            self._verified.move_to_end(token)
+            return claims
         try:
-            return self._verify(token)
+            claims, valid_from = self._verify(token)
         except TokenError:
             raise
         except jwt.ExpiredSignatureError:
@@ -125,8 +146,12 @@ class TokenService:
         except Exception:  # a refused token must never become a 500
             log.warning("unexpected error while verifying an access token", exc_info=True)
             raise TokenError("invalid_token") from None
+        self._verified[token] = (claims, valid_from)
+        if len(self._verified) > VERIFIED_TOKENS_KEPT:
+            self._verified.popitem(last=False)
+        return claims
 
-    def _verify(self, token: str) -> AccessClaims:
+    def _verify(self, token: str) -> tuple[AccessClaims, float]:
         header = _peek_header(token)
         typ = header.get("typ")
         if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
@@ -146,13 +171,14 @@ class TokenService:
             raise TokenError("invalid_token")
         if not isinstance(claims["sub"], str) or not isinstance(claims["sid"], str):
             raise TokenError("invalid_token")
-        return AccessClaims(
+        verified = AccessClaims(
             user_id=uuid.UUID(claims["sub"]),
             session_id=uuid.UUID(claims["sid"]),
             roles=frozenset(Role(r) for r in roles),
             token_id=str(claims["jti"]),
             expires_at=int(claims["exp"]),
         )
+        return verified, max(float(claims["iat"]), float(claims.get("nbf", claims["iat"])))
 
     def _key_for(self, header: dict[str, Any]) -> tuple[Any, str]:
         """The key and the one algorithm it verifies, chosen by configuration, not the header."""
