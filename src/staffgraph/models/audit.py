@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from tortoise import fields
 from tortoise.models import Model
 
+from staffgraph.models.hydration import FastHydration
+
 if TYPE_CHECKING:
     from staffgraph.models.user import User
 
@@ -31,7 +33,7 @@ class AuditAction(StrEnum):
     OAUTH_LINKED = "OAUTH_LINKED"
 
 
-class AuditEvent(Model):
+class AuditEvent(FastHydration, Model):
     """One audited action. Users are deactivated, never deleted, so the actor stays."""
 
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)

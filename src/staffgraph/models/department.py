@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING
 from tortoise import fields
 from tortoise.models import Model
 
+from staffgraph.models.hydration import FastHydration
+
 if TYPE_CHECKING:
     from staffgraph.models.user import User
 
 
-class Department(Model):
+class Department(FastHydration, Model):
     """A department: members point at it, and its head is one user."""
 
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)

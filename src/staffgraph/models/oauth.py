@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING
 from tortoise import fields
 from tortoise.models import Model
 
+from staffgraph.models.hydration import FastHydration
+
 if TYPE_CHECKING:
     from staffgraph.models.user import User
 
 
-class OAuthAccount(Model):
+class OAuthAccount(FastHydration, Model):
     """An identity at a provider, keyed by (provider, subject), never by email alone."""
 
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
@@ -32,7 +34,7 @@ class OAuthAccount(Model):
         unique_together = (("provider", "subject"),)
 
 
-class OAuthLoginCode(Model):
+class OAuthLoginCode(FastHydration, Model):
     """The one-time code an OAuth callback hands the frontend, stored only as its SHA-256."""
 
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)

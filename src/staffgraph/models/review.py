@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING
 from tortoise import fields
 from tortoise.models import Model
 
+from staffgraph.models.hydration import FastHydration
+
 if TYPE_CHECKING:
     from staffgraph.models.user import User
 
 
-class Review(Model):
+class Review(FastHydration, Model):
     """A review of ``subject`` written by ``reviewer``: the subject sees it once it is shared."""
 
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)

@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING
 from tortoise import fields
 from tortoise.models import Model
 
+from staffgraph.models.hydration import FastHydration
+
 if TYPE_CHECKING:
     from staffgraph.models.user import User
 
 
-class Session(Model):
+class Session(FastHydration, Model):
     """One signed-in device: the ``sid`` of its access tokens, with an absolute expiry."""
 
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
@@ -35,7 +37,7 @@ class Session(Model):
         ordering = ["-created_at"]
 
 
-class RefreshToken(Model):
+class RefreshToken(FastHydration, Model):
     """A refresh token, stored only as its SHA-256, single use, rotated on every refresh."""
 
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from tortoise import fields
 from tortoise.models import Model
 
+from staffgraph.models.hydration import FastHydration
+
 if TYPE_CHECKING:
     from staffgraph.models.department import Department
 
@@ -28,7 +30,7 @@ def new_security_stamp() -> str:
     return secrets.token_hex(16)
 
 
-class User(Model):
+class User(FastHydration, Model):
     """A member of staff. Email is stored lowercased, so uniqueness is case-insensitive.
 
     ``security_stamp`` changes with every credential change (password, roles, activation): a
@@ -72,7 +74,7 @@ class User(Model):
         return self.email
 
 
-class UserRole(Model):
+class UserRole(FastHydration, Model):
     """One role held by one user."""
 
     id = fields.IntField(primary_key=True)
