@@ -45,13 +45,21 @@ def _timestamp_converter(field: fields.DatetimeField) -> Converter:
     return convert
 
 
+def _typed(field_type: Callable[[Any], Any]) -> Converter:
+    """Tortoise's conversion of a field that does not override ``to_python_value``."""
+
+    def convert(value: Any) -> Any:
+        return None if value is None else field_type(value)
+
+    return convert
+
+
 def _plan(meta: Any) -> Plan:
     """(column, attribute) set as they come, and (column, attribute, converter) for the rest."""
     direct = tuple((key, attr) for key, attr, _ in meta.db_native_fields)
     converted: list[tuple[str, str, Converter]] = []
     for key, attr, field in meta.db_default_fields:
-        field_type = field.field_type
-        converted.append((key, attr, lambda v, t=field_type: None if v is None else t(v)))
+        converted.append((key, attr, _typed(field.field_type)))
     for key, attr, field in meta.db_complex_fields:
         if isinstance(field, fields.DatetimeField) and type(field).to_python_value is (
             fields.DatetimeField.to_python_value
