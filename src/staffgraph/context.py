@@ -63,6 +63,9 @@ class Context:
     outbox: list[Any] = field(default_factory=list)
     #: the WebSocket connection's live state (subscriptions end with its session)
     socket: Socket | None = None
+    #: every field name the running query selects (fragments included), set before it
+    #: executes: resolvers of lists load what their items will need in one batch
+    selected: frozenset[str] = frozenset()
 
     def begin_operation(self) -> None:
         """Start one operation: fresh per-operation state, and a viewer still signed in.
@@ -75,6 +78,7 @@ class Context:
         if self.operations:
             self.fresh_reads()
         self.operations += 1
+        self.selected = frozenset()
         viewer = self.viewer
         if viewer is None:
             return

@@ -51,7 +51,7 @@ def _needs_chain(rule: Rule, roles: frozenset[Role]) -> bool:
     return not isinstance(rest, bool) and rest.mentions(InManagementChain)
 
 
-def selected_names(document: DocumentNode) -> set[str]:
+def selected_names(document: DocumentNode) -> frozenset[str]:
     """The name of every field the document selects, fragments included."""
     names: set[str] = set()
     stack: list[Any] = list(document.definitions)
@@ -62,15 +62,16 @@ def selected_names(document: DocumentNode) -> set[str]:
         selection_set = getattr(node, "selection_set", None)
         if isinstance(selection_set, Node):
             stack.extend(selection_set.selections)  # type: ignore[attr-defined]
-    return names
+    return frozenset(names)
 
 
-async def prefetch_chain(ctx: Context, document: DocumentNode, fields: ChainFields) -> bool:
-    """Load the viewer's subtree now if the document selects a field that needs it."""
+async def prefetch_chain(ctx: Context, selected: frozenset[str], fields: ChainFields) -> bool:
+    """Load the viewer's subtree now if the query selects (``selected``: its field names) a
+    field that needs it."""
     viewer = ctx.viewer
     if viewer is None or ctx.subordinates_if_loaded() is not None:
         return False
-    if fields.for_roles(viewer.roles).isdisjoint(selected_names(document)):
+    if fields.for_roles(viewer.roles).isdisjoint(selected):
         return False
     await ctx.subordinates()
     return True

@@ -19,7 +19,7 @@ from staffgraph.errors import (
     RETRY_AFTER_SECONDS,
     SERVICE_UNAVAILABLE,
 )
-from staffgraph.permissions.prefetch import prefetch_chain
+from staffgraph.permissions.prefetch import prefetch_chain, selected_names
 from staffgraph.realtime.publishing import publish_committed
 from staffgraph.resolvers.audit import flush_denials
 
@@ -136,8 +136,9 @@ class OperationScope(SchemaExtension):
 
 
 class ChainPrefetch(SchemaExtension):
-    """Before a query runs, load the viewer's management subtree if its fields need it, so
-    that every rule answers synchronously (see :mod:`staffgraph.permissions.prefetch`)."""
+    """Before a query runs, note the field names it selects (``Context.selected``) and load
+    the viewer's management subtree if its fields need it, so that every rule answers
+    synchronously (see :mod:`staffgraph.permissions.prefetch`)."""
 
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
@@ -150,6 +151,7 @@ class ChainPrefetch(SchemaExtension):
             and isinstance(context, Context)
             and execution.operation_type is OperationType.QUERY
         ):
+            context.selected = selected_names(document)
             # mutations may change the tree: their fields load it lazily, afterwards
-            await prefetch_chain(context, document, fields)
+            await prefetch_chain(context, context.selected, fields)
         yield

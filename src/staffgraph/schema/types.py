@@ -64,17 +64,19 @@ class User(Node):
         p.READ_LAST_LOGIN, "Last successful sign-in.", attr="last_login_at"
     )
 
+    # answered at once when loaded already (a page loads them first): no task per field
     @staticmethod
-    async def _department(root: models.User, info: Info) -> Department | None:
+    def _department(root: models.User, info: Info) -> Department | None:
         if root.department_id is None:
             return None
-        return await info.context.loaders.department.load(root.department_id)  # type: ignore[return-value]
+        loader = info.context.loaders.department
+        return directory.now_or_later(loader, root.department_id)  # type: ignore[arg-type,return-value]
 
     @staticmethod
-    async def _manager(root: models.User, info: Info) -> User | None:
+    def _manager(root: models.User, info: Info) -> User | None:
         if root.manager_id is None:
             return None
-        return await directory.get_user(info.context, root.manager_id)  # type: ignore[return-value]
+        return directory.user_now_or_later(info.context, root.manager_id)  # type: ignore[return-value]
 
     @staticmethod
     async def _reports(root: models.User, info: Info) -> list[User]:
