@@ -12,6 +12,7 @@ from staffgraph.documents.cache import DocumentCache
 from staffgraph.permissions.capabilities import FieldRules, field_rules
 from staffgraph.permissions.install import install_guards
 from staffgraph.permissions.prefetch import ChainFields
+from staffgraph.schema.execution import StaffExecutor
 from staffgraph.schema.extensions import (
     ChainPrefetch,
     DenialAudit,
@@ -61,6 +62,7 @@ def build_schema(**extra: Any) -> StaffSchema:
             ErrorCodes,
             ChainPrefetch,
         ],
+        execution_context_class=StaffExecutor,
         **extra,
     )
     install_guards(schema)
