@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from strawberry.dataloader import DataLoader
 
 from staffgraph.models import Department, Review, Role, Session, User, UserRole
+from staffgraph.resolvers.members import MembersCount, MembersPage, load_counts, load_pages
 
 
 async def _users_by_id(ids: list[uuid.UUID]) -> list[User | None]:
@@ -87,6 +88,12 @@ class Loaders:
     sessions: DataLoader[uuid.UUID, list[Session]] = field(
         default_factory=lambda: DataLoader(load_fn=_sessions_by_user)
     )
+    member_pages: DataLoader[MembersPage, list[User]] = field(
+        default_factory=lambda: DataLoader(load_fn=load_pages)
+    )
+    member_counts: DataLoader[MembersCount, int] = field(
+        default_factory=lambda: DataLoader(load_fn=load_counts)
+    )
 
     def prime_users(self, users: Iterable[User]) -> None:
         """Seed the user loader with rows already fetched (a page, a mutation result)."""
@@ -98,9 +105,16 @@ class Loaders:
         for loader in (self.user, self.roles, self.reports, self.reviews, self.sessions):
             with contextlib.suppress(KeyError):  # strawberry raises for a key never loaded
                 loader.clear(user_id)
+        self._forget_members()
 
     def forget_people(self) -> None:
         """Drop cached users, roles and reports after a write that changed them."""
         self.user.clear_all()
         self.roles.clear_all()
         self.reports.clear_all()
+        self._forget_members()
+
+    def _forget_members(self) -> None:
+        # pages and counts are keyed by department: any user's change may move them
+        self.member_pages.clear_all()
+        self.member_counts.clear_all()

@@ -12,7 +12,8 @@ from tortoise.expressions import Q
 
 from staffgraph.errors import Forbidden
 from staffgraph.models import AuditAction, AuditEvent, Department, Role, User
-from staffgraph.resolvers.pagination import Connection, PageRequest, fetch_page
+from staffgraph.resolvers.members import STAMP, MembersCount, MembersPage
+from staffgraph.resolvers.pagination import Connection, PageRequest, connect, fetch_page
 from staffgraph.resolvers.validation import clean_text
 
 if TYPE_CHECKING:
@@ -125,6 +126,20 @@ async def list_users(
     connection, rows = await fetch_page(query, page, "created_at", query.count)
     ctx.loaders.prime_users(rows)
     await load_relations(ctx, rows)
+    return connection
+
+
+async def list_members(ctx: Context, department_id: uuid.UUID, page: PageRequest) -> Connection:
+    """A page of a department's members: the page ``users`` filtered by the department gives
+    (active members only, but for HR and ADMIN), loaded with those of every other department
+    the request asks the same page of."""
+    inactive_too = sees_inactive(ctx)
+    rows = await ctx.loaders.member_pages.load(MembersPage(department_id, page, inactive_too))
+    count_key = MembersCount(department_id, inactive_too)
+    connection, shown = connect(
+        rows, page, STAMP, lambda: ctx.loaders.member_counts.load(count_key)
+    )
+    ctx.loaders.prime_users(shown)
     return connection
 
 

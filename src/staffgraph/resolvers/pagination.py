@@ -153,34 +153,41 @@ def _position(row: Any, stamp: str) -> Position:
     return getattr(row, stamp), row.id
 
 
-async def fetch_page(
-    query: Any,
-    request: PageRequest,
-    stamp: str,
-    count: Callable[[], Awaitable[int]],
-    *,
-    descending: bool = False,
-) -> tuple[Connection, list[Any]]:
-    """One page of ``query`` in (``stamp``, id) order (newest first when ``descending``),
-    as a connection and its rows; one statement, none for a page of size 0."""
+@dataclass(frozen=True, slots=True)
+class PagePlan:
+    """How to fetch a page: the rows within its cursors, in the direction of travel, at most
+    ``limit`` of them (0: fetch nothing). What :func:`connect` then makes a page of."""
+
+    bounds: tuple[Q, ...]
+    #: True when the rows are read in ascending (``stamp``, id) order
+    ascending: bool
+    limit: int
+
+
+def plan_page(request: PageRequest, stamp: str, *, descending: bool = False) -> PagePlan:
+    """The rows to fetch for ``request`` in (``stamp``, id) order (newest first when
+    ``descending``): those between its cursors, one more than asked to know whether more lie
+    beyond the page, and the near cursor's own row, inclusive."""
     forward = not request.backward
     # in storage order, `after` means greater unless the connection is newest first; the
     # cursor the page starts from (after going forward, before going back) is inclusive
     after_is_later = not descending
-    page = query
+    bounds = []
     if request.after is not None:
-        page = page.filter(_beyond(stamp, request.after, after_is_later, inclusive=forward))
+        bounds.append(_beyond(stamp, request.after, after_is_later, inclusive=forward))
     if request.before is not None:
-        page = page.filter(
-            _beyond(stamp, request.before, not after_is_later, inclusive=not forward)
-        )
+        bounds.append(_beyond(stamp, request.before, not after_is_later, inclusive=not forward))
     near = request.after if forward else request.before
-    rows: list[Any] = []
-    if request.size:
-        ascending = forward == after_is_later
-        order = (stamp, "id") if ascending else (f"-{stamp}", "-id")
-        limit = request.size + 1 + (near is not None)
-        rows = list(await page.order_by(*order).limit(limit))
+    limit = request.size + 1 + (near is not None) if request.size else 0
+    return PagePlan(tuple(bounds), ascending=forward == after_is_later, limit=limit)
+
+
+def connect(
+    rows: list[Any], request: PageRequest, stamp: str, count: Callable[[], Awaitable[int]]
+) -> tuple[Connection, list[Any]]:
+    """The page of ``rows`` fetched as :func:`plan_page` planned, and the rows on it."""
+    forward = not request.backward
+    near = request.after if forward else request.before
     # the near cursor's own row, when it still matches, comes first
     beyond_near = near is not None and bool(rows) and _position(rows[0], stamp) == near
     if beyond_near:
@@ -198,3 +205,21 @@ async def fetch_page(
         end_cursor=edges[-1].cursor if edges else None,
     )
     return Connection(edges, info, count), rows
+
+
+async def fetch_page(
+    query: Any,
+    request: PageRequest,
+    stamp: str,
+    count: Callable[[], Awaitable[int]],
+    *,
+    descending: bool = False,
+) -> tuple[Connection, list[Any]]:
+    """One page of ``query`` in (``stamp``, id) order (newest first when ``descending``),
+    as a connection and its rows; one statement, none for a page of size 0."""
+    plan = plan_page(request, stamp, descending=descending)
+    rows: list[Any] = []
+    if plan.limit:
+        order = (stamp, "id") if plan.ascending else (f"-{stamp}", "-id")
+        rows = list(await query.filter(*plan.bounds).order_by(*order).limit(plan.limit))
+    return connect(rows, request, stamp, count)

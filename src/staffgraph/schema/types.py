@@ -215,7 +215,7 @@ class Department(Node):
         before: Before = None,
     ) -> UserConnection:
         page = page_request(first, after, last, before, default=20)
-        return await directory.list_users(info.context, page, department_id=root.id)  # type: ignore[return-value]
+        return await directory.list_members(info.context, root.id, page)  # type: ignore[return-value]
 
     head: User | None = guarded(
         p.COLLEAGUE,
