@@ -102,7 +102,8 @@ async def list_users(
     manager_id: uuid.UUID | None = None,
     is_active: bool | None = None,
 ) -> Connection:
-    """A page of users, oldest account first, matching every given condition."""
+    """A page of users, oldest account first, matching every given condition; the managers
+    and departments of its users loaded with it, if selected."""
     query = User.all()
     if is_active is not None:
         if not sees_inactive(ctx):
@@ -140,6 +141,7 @@ async def list_members(ctx: Context, department_id: uuid.UUID, page: PageRequest
         rows, page, STAMP, lambda: ctx.loaders.member_counts.load(count_key)
     )
     ctx.loaders.prime_users(shown)
+    await load_relations(ctx, shown)
     return connection
 
 
