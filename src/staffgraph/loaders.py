@@ -11,28 +11,29 @@ from datetime import UTC, datetime
 
 from strawberry.dataloader import DataLoader
 
+from staffgraph.db_reads import rows_by
 from staffgraph.models import Department, Review, Role, Session, User, UserRole
 from staffgraph.resolvers.members import MembersCount, MembersPage, load_counts, load_pages
 
 
 async def _users_by_id(ids: list[uuid.UUID]) -> list[User | None]:
-    found = {u.id: u for u in await User.filter(id__in=ids)}
+    found = {u.id: u for u in await rows_by(User, "id", ids)}
     return [found.get(i) for i in ids]
 
 
 async def _departments_by_id(ids: list[uuid.UUID]) -> list[Department | None]:
-    found = {d.id: d for d in await Department.filter(id__in=ids)}
+    found = {d.id: d for d in await rows_by(Department, "id", ids)}
     return [found.get(i) for i in ids]
 
 
 async def _reviews_by_id(ids: list[uuid.UUID]) -> list[Review | None]:
-    found = {r.id: r for r in await Review.filter(id__in=ids)}
+    found = {r.id: r for r in await rows_by(Review, "id", ids)}
     return [found.get(i) for i in ids]
 
 
 async def _roles_by_user(ids: list[uuid.UUID]) -> list[list[Role]]:
     grouped: dict[uuid.UUID, list[Role]] = defaultdict(list)
-    for row in await UserRole.filter(user_id__in=ids).order_by("role"):
+    for row in await rows_by(UserRole, "user_id", ids, order_by=["role"]):
         grouped[row.user_id].append(Role(row.role))
     return [grouped[i] for i in ids]
 
@@ -40,7 +41,7 @@ async def _roles_by_user(ids: list[uuid.UUID]) -> list[list[Role]]:
 async def _reports_by_manager(ids: list[uuid.UUID]) -> list[list[User]]:
     grouped: dict[uuid.UUID, list[User]] = defaultdict(list)
     # deactivated ones too: whether the viewer may see them is decided where they are read
-    for user in await User.filter(manager_id__in=ids):
+    for user in await rows_by(User, "manager_id", ids):
         if user.manager_id is not None:
             grouped[user.manager_id].append(user)
     return [grouped[i] for i in ids]
@@ -48,7 +49,7 @@ async def _reports_by_manager(ids: list[uuid.UUID]) -> list[list[User]]:
 
 async def _reviews_by_subject(ids: list[uuid.UUID]) -> list[list[Review]]:
     grouped: dict[uuid.UUID, list[Review]] = defaultdict(list)
-    for review in await Review.filter(subject_id__in=ids):
+    for review in await rows_by(Review, "subject_id", ids):
         grouped[review.subject_id].append(review)
     return [grouped[i] for i in ids]
 
