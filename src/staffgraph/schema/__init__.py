@@ -45,7 +45,13 @@ class StaffSchema(strawberry.Schema):
 
 
 def build_schema(**extra: Any) -> StaffSchema:
-    """The staffgraph schema with its extensions and its guards installed in graphql-core."""
+    """The staffgraph schema with its extensions and its guards installed in graphql-core.
+
+    ``extra`` goes to strawberry (``config``; ``execution_context_class`` replaces
+    :class:`~staffgraph.schema.execution.StaffExecutor`, for the tests that compare it with
+    strawberry's own).
+    """
+    extra.setdefault("execution_context_class", StaffExecutor)
     schema = StaffSchema(
         query=Query,
         mutation=Mutation,
@@ -62,7 +68,6 @@ def build_schema(**extra: Any) -> StaffSchema:
             ErrorCodes,
             ChainPrefetch,
         ],
-        execution_context_class=StaffExecutor,
         **extra,
     )
     install_guards(schema)
