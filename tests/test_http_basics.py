@@ -192,3 +192,27 @@ async def test_readyz_follows_postgres_going_away_and_coming_back():
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_answers_are_utf8_json_whatever_the_text(client, app):
+    from tests.conftest import make_user, token_for
+
+    user = await make_user("zoe@example.com", password=None, display_name='Zoë 测试 \u2028 "q"')
+    response = await client.post(
+        "/graphql",
+        json={"query": "{ me { displayName } }"},
+        headers={"Authorization": f"Bearer {await token_for(app, user)}"},
+    )
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json() == {"data": {"me": {"displayName": 'Zoë 测试 \u2028 "q"'}}}
+    assert "Zoë 测试".encode() in response.content  # UTF-8, not escapes
+
+
+def test_a_string_orjson_refuses_is_still_encoded(app):
+    import json
+
+    from staffgraph.app import StaffGraphView
+
+    view = next(r.app for r in app.routes if isinstance(getattr(r, "app", None), StaffGraphView))
+    encoded = view.encode_json({"data": {"name": "lone \ud800 surrogate"}})
+    assert json.loads(encoded) == {"data": {"name": "lone \ud800 surrogate"}}
