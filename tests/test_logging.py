@@ -202,3 +202,26 @@ def test_configure_logging_never_below_debug() -> None:
             root.addHandler(handler)
         root.setLevel(saved_level)
         logging.getLogger("uvicorn.access").disabled = False
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "Authorization: Bearer abcdefgh12345678",
+        "authorization: bAsIc dXNlcjpwYXNzd29yZA==",
+        "Baſic dXNlcjpwYXNzd29yZA==",  # the regex's case folding, not str.lower()'s
+        "token eyJhbGciOi.eyJzdWIiOiJ4In0.c2lnbmF0dXJl",
+        "hash $2b$12$" + "a" * 53,
+        "url postgres://user:s3cret@db:5432/x",
+        "url redis://:s3cret@cache:6379/0",
+    ],
+)
+def test_every_kind_of_secret_is_redacted(secret):
+    redacted = Redactor(["configured-secret-value"])(
+        f"before {secret} after configured-secret-value"
+    )
+    assert "[redacted]" in redacted
+    assert "configured-secret-value" not in redacted
+    for part in ("abcdefgh12345678", "dXNlcjpwYXNzd29yZA", "c2lnbmF0dXJl", "a" * 53, "s3cret"):
+        assert part not in redacted
+    assert redacted.startswith("before ") and redacted.endswith(" after [redacted]")
