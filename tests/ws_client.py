@@ -22,11 +22,15 @@ class Socket:
         self.ws = ws
         self.messages: dict[str, asyncio.Queue[dict[str, Any]]] = {}
         self.close_code: int | None = None
+        #: frames that were not text (graphql-transport-ws sends JSON in text frames only)
+        self.binary_frames = 0
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
         try:
             async for raw in self.ws:
+                if not isinstance(raw, str):
+                    self.binary_frames += 1
                 message = json.loads(raw)
                 if "id" in message:
                     self.messages.setdefault(message["id"], asyncio.Queue()).put_nowait(message)
@@ -78,10 +82,13 @@ async def ws_session(base_url: str, token: str | None) -> AsyncIterator[Socket]:
         if token:
             init["payload"] = {"authorization": f"Bearer {token}"}
         await ws.send(json.dumps(init))
-        ack = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        raw_ack = await asyncio.wait_for(ws.recv(), 10)
+        assert isinstance(raw_ack, str), "graphql-transport-ws messages are text frames"
+        ack = json.loads(raw_ack)
         assert ack["type"] == "connection_ack", ack
         socket = Socket(ws)
         try:
             yield socket
         finally:
             socket._reader.cancel()
+        assert not socket.binary_frames, "graphql-transport-ws messages are text frames"
