@@ -30,7 +30,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,10 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.live_server import free_port, staffgraph_command  # noqa: E402
+
 SECRET = "bench-throughput-secret-0123456789abcdef0123456789"
 SERVER_CORE, LOAD_CORE = "0", "1"
 
@@ -104,13 +107,6 @@ class Figure:
     cpu_ms: float
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a process and its threads, in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -157,11 +153,6 @@ def staffgraph_env(database_url: str) -> dict[str, str]:
         }
     )
     return env
-
-
-def staffgraph_command() -> str:
-    script = Path(sys.executable).parent / "staffgraph"
-    return str(script) if script.exists() else shutil.which("staffgraph") or "staffgraph"
 
 
 @contextmanager

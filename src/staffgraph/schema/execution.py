@@ -79,13 +79,13 @@ class StaffExecutor(StrawberryGraphQLCoreExecutionContext):
         self.is_awaitable = is_awaitable
         #: per selection (grouped field set) of this operation: its steps, and the set itself
         #: (kept alive, so that its id names it for as long as this executor lives)
-        self._steps: dict[int, tuple[Any, list[_Step] | None]] = {}
+        self._steps: dict[int, tuple[Any, list[_Step]]] = {}
         middleware = self.middleware_manager
         self._inline = middleware is None or not getattr(middleware, "_middleware_resolvers", None)
 
     def _plan(
         self, parent_type: GraphQLObjectType, grouped_field_set: Any, path: Path | None
-    ) -> list[_Step] | None:
+    ) -> list[_Step]:
         steps: list[_Step] = []
         for response_name, field_details_list in grouped_field_set.items():
             first = field_details_list[0]
@@ -137,7 +137,6 @@ class StaffExecutor(StrawberryGraphQLCoreExecutionContext):
             known = (grouped_field_set, self._plan(parent_type, grouped_field_set, path))
             self._steps[id(grouped_field_set)] = known
         steps = known[1]
-        assert steps is not None
         results: dict[str, Any] = {}
         awaitable_fields: list[str] = []
         complete_leaf = self.complete_leaf_value
