@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import uuid
 from collections.abc import Awaitable, Hashable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -58,9 +57,10 @@ def now_or_later(loader: DataLoader[Any, T], key: Hashable) -> T | Awaitable[T]:
 def user_now_or_later(ctx: Context, user_id: uuid.UUID) -> User | Awaitable[User | None] | None:
     """:func:`get_user`, answered at once when the user was loaded already."""
     found = now_or_later(ctx.loaders.user, user_id)
-    if inspect.isawaitable(found):
-        return _visible_later(ctx, found)
-    return found if visible(ctx, found) else None
+    # not inspect.isawaitable: Tortoise makes every row awaitable, the loaded one included
+    if found is None or isinstance(found, User):
+        return found if visible(ctx, found) else None
+    return _visible_later(ctx, found)
 
 
 async def _visible_later(ctx: Context, found: Awaitable[User | None]) -> User | None:
