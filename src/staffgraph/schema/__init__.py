@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from staffgraph.documents.cache import DocumentCache
 from staffgraph.permissions.capabilities import FieldRules, field_rules
 from staffgraph.permissions.install import install_guards
 from staffgraph.permissions.prefetch import ChainFields
+from staffgraph.plans.cache import PlanCache
 from staffgraph.schema.execution import StaffExecutor
 from staffgraph.schema.extensions import (
     ChainPrefetch,
@@ -21,13 +24,16 @@ from staffgraph.schema.extensions import (
     PublishEvents,
 )
 from staffgraph.schema.mutations import Mutation
+from staffgraph.schema.planned import execute_planned, plan_for
 from staffgraph.schema.queries import Query
 from staffgraph.schema.security import RequestGuard
 from staffgraph.schema.subscriptions import Subscription
 
 
 class StaffSchema(strawberry.Schema):
-    """The schema, logging only what :class:`ErrorCodes` did not already handle."""
+    """The schema: known queries run by their compiled plan (:mod:`staffgraph.schema.planned`),
+    everything else through strawberry's extensions and graphql-core; logs only what
+    :class:`ErrorCodes` did not already handle."""
 
     #: fields that may need the viewer's management chain (see :class:`ChainPrefetch`)
     chain_fields: ChainFields | None = None
@@ -35,6 +41,37 @@ class StaffSchema(strawberry.Schema):
     documents: DocumentCache | None = None
     #: type name -> the rule of each of its fields, for ``viewerCan`` (see ``field_rules``)
     field_rules: dict[str, FieldRules] = {}
+    #: compiled plans of known queries; None: every operation goes through graphql-core
+    plans: PlanCache | None = None
+    #: the extensions a plan's steps stand in for (another one added, plans are not used)
+    planned_extensions: tuple[Any, ...] = ()
+
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        plan = plan_for(
+            self, query, variable_values, context_value, operation_name, allowed_operation_types
+        )
+        if plan is not None:
+            result = await execute_planned(self, plan, context_value, root_value)
+            if result is not None:
+                return result
+        return await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed_operation_types,
+            operation_extensions,
+        )
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -44,9 +81,10 @@ class StaffSchema(strawberry.Schema):
         return None
 
 
-def build_schema(**extra: Any) -> StaffSchema:
+def build_schema(*, plans: bool = True, **extra: Any) -> StaffSchema:
     """The staffgraph schema with its extensions and its guards installed in graphql-core.
 
+    ``plans=False`` runs every operation through graphql-core (the tests that compare both).
     ``extra`` goes to strawberry (``config``; ``execution_context_class`` replaces
     :class:`~staffgraph.schema.execution.StaffExecutor`, for the tests that compare it with
     strawberry's own).
@@ -74,6 +112,9 @@ def build_schema(**extra: Any) -> StaffSchema:
     schema.chain_fields = ChainFields(schema)
     schema.field_rules = field_rules(schema)
     schema.documents = DocumentCache()
+    if plans:
+        schema.plans = PlanCache(schema._schema)
+        schema.planned_extensions = tuple(schema.extensions)
     return schema
 
 

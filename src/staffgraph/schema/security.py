@@ -205,19 +205,23 @@ def _unnamed_choice(ctx: ExecutionContext, operations: int) -> GraphQLError | No
 
 
 def _record_operation(ctx: ExecutionContext) -> None:
+    try:
+        name = ctx.operation_name or "-"
+    except Exception:  # an unparsable document has no operation
+        name = "-"
+    try:
+        kind = ctx.operation_type.value
+    except Exception:  # no document, or no operation of that name
+        kind = "unknown"
+    record_operation(ctx.context, name, kind)
+
+
+def record_operation(context: Any, name: str, kind: str) -> None:
     """Leave the operation name and type in the request's scope state, for the access log and
     the metrics."""
-    request = getattr(ctx.context, "request", None)
+    request = getattr(context, "request", None)
     state = getattr(request, "scope", {}).get("state")
     if isinstance(state, dict):
-        try:
-            name = ctx.operation_name or "-"
-        except Exception:  # an unparsable document has no operation
-            name = "-"
-        try:
-            kind = ctx.operation_type.value
-        except Exception:  # no document, or no operation of that name
-            kind = "unknown"
         previous = state.get("graphql_operation")
         state["graphql_operation"] = f"{previous},{name}" if previous else name
         # for the metrics: a batch mixing queries and mutations is of the type "mixed"

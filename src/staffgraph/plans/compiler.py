@@ -1,0 +1,268 @@
+"""Compile a query document into a plan: its fields collected once, each with its resolver,
+arguments and the completion of its type.
+
+graphql-core works all of this out again for every request and every object: which fields a
+selection holds after fragments and ``@skip``/``@include`` (memoised per request), the field's
+definition, its arguments, a resolve info and a path for every field of every object, and the
+kind of its type at every step of value completion. For a document whose every answer depends
+only on its text (no variables), none of that changes between requests; the plan keeps it.
+
+What a plan does not cover is left to graphql-core: :func:`compile_plan` returns None for a
+document that has variables, several operations without a name, anything but a query,
+introspection, abstract types (interfaces, unions), ``@defer``/``@stream``, or graphql-core's
+``@experimental_disableErrorPropagation``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLField,
+    GraphQLID,
+    GraphQLLeafType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    GraphQLString,
+    OperationDefinitionNode,
+    OperationType,
+    is_leaf_type,
+)
+from graphql.execution.collect_fields import FieldDetails, collect_fields
+from graphql.execution.executor import Executor, to_nodes
+from graphql.execution.values import get_argument_values
+from graphql.pyutils import Path
+
+#: scalars whose output coercion returns a ``str`` unchanged
+STRING_SCALARS = (GraphQLString, GraphQLID)
+
+
+class NotPlannable(Exception):
+    """The document holds something a plan does not cover; graphql-core runs it."""
+
+
+@dataclass(slots=True)
+class LeafShape:
+    """A scalar or enum: coerced for output."""
+
+    leaf: GraphQLLeafType
+    #: ``str`` values go out unchanged (String, ID)
+    strings_as_is: bool
+
+
+@dataclass(slots=True)
+class ListShape:
+    """A list: each item completed with ``item``."""
+
+    item: Shape
+    item_non_null: bool
+
+
+@dataclass(slots=True)
+class ObjectShape:
+    """An object type: its selection executed on the value."""
+
+    object_type: GraphQLObjectType
+    selection: ObjectPlan
+
+
+Shape = LeafShape | ListShape | ObjectShape
+
+
+@dataclass(slots=True)
+class FieldPlan:
+    """One response key of a selection."""
+
+    key: str
+    #: position of this field's resolve info in a run's list of infos
+    index: int
+    field_def: GraphQLField
+    field_nodes: list[FieldNode]
+    parent_type: GraphQLObjectType
+    resolve: Callable[..., Any]
+    #: coerced argument values, by their Python name (empty: called without)
+    args: dict[str, Any]
+    non_null: bool
+    shape: Shape | None
+    #: for ``__typename``: the answer itself
+    typename: str | None = None
+    #: the path of the first place this field answers at, for the resolve info
+    info_path: Path | None = None
+    #: for a leaf: its type's output coercion, and whether a ``str`` goes out as it is
+    coerce: Callable[[Any], Any] | None = None
+    strings_as_is: bool = False
+
+
+@dataclass(slots=True)
+class ObjectPlan:
+    """The fields of one selection on one object type, in response order."""
+
+    object_type: GraphQLObjectType
+    fields: list[FieldPlan] = field(default_factory=list)
+    #: the type's ``is_type_of`` check, when it has one, with the info of the field above
+    is_type_of: Callable[..., Any] | None = None
+
+
+@dataclass(slots=True)
+class Plan:
+    """A query compiled for execution (see :mod:`staffgraph.plans.runner`)."""
+
+    schema: GraphQLSchema
+    document: DocumentNode
+    operation: OperationDefinitionNode
+    operation_name: str | None
+    root: ObjectPlan
+    #: every field of the plan, indexed like a run's infos
+    fields: list[FieldPlan]
+    fragments: dict[str, Any]
+    #: every field name the query selects (see ``Context.selected``)
+    selected: frozenset[str]
+
+
+def compile_plan(
+    schema: GraphQLSchema, document: DocumentNode, operation_name: str | None
+) -> Plan | None:
+    """The plan of ``document``'s operation ``operation_name``, or None when graphql-core must
+    run it (see the module's docstring)."""
+    try:
+        return _Compiler(schema, document, operation_name).plan()
+    except NotPlannable:
+        return None
+
+
+class _Compiler:
+    def __init__(
+        self, schema: GraphQLSchema, document: DocumentNode, operation_name: str | None
+    ) -> None:
+        built = Executor.build(schema, document, None, None, {}, operation_name)
+        if not isinstance(built, Executor):
+            raise NotPlannable("the operation cannot run as it is")
+        operation = built.operation
+        if operation.operation is not OperationType.QUERY or operation.variable_definitions:
+            raise NotPlannable("only queries without variables")
+        if not built.error_propagation:
+            raise NotPlannable("error propagation disabled")
+        self.schema = schema
+        self.document = document
+        self.operation_name = operation_name
+        self.executor = built
+        self.fields: list[FieldPlan] = []
+        self.selected: set[str] = set()
+
+    def plan(self) -> Plan:
+        executor = self.executor
+        root_type = self.schema.query_type
+        assert root_type is not None
+        grouped, defer_usages, _ = collect_fields(
+            self.schema, executor.fragments, executor.variable_values, root_type, executor.operation
+        )
+        if defer_usages:
+            raise NotPlannable("@defer")
+        root = self._selection(root_type, grouped, None)
+        return Plan(
+            schema=self.schema,
+            document=self.document,
+            operation=executor.operation,
+            operation_name=self.operation_name,
+            root=root,
+            fields=self.fields,
+            fragments=executor.fragment_definitions,
+            selected=frozenset(self.selected),
+        )
+
+    def _selection(
+        self,
+        object_type: GraphQLObjectType,
+        grouped: dict[str, list[FieldDetails]],
+        path: Path | None,
+    ) -> ObjectPlan:
+        is_type_of = object_type.is_type_of
+        if is_type_of is not None and inspect.iscoroutinefunction(is_type_of):
+            raise NotPlannable("asynchronous is_type_of")
+        selection = ObjectPlan(object_type, is_type_of=is_type_of)
+        for key, details in grouped.items():
+            if any(d.defer_usage is not None for d in details):
+                raise NotPlannable("@defer")
+            node = details[0].node
+            name = node.name.value
+            self.selected.add(name)
+            if name == "__typename":
+                selection.fields.append(self._typename(key, object_type, details))
+                continue
+            if name.startswith("__"):
+                raise NotPlannable("introspection")
+            field_def = self.schema.get_field(object_type, name)
+            if field_def is None:
+                continue  # graphql-core skips a field the type does not have
+            field_path = Path(path, key, object_type.name)
+            args = (
+                get_argument_values(field_def, node, self.executor.variable_values)
+                if field_def.args or node.arguments
+                else {}
+            )
+            return_type = field_def.type
+            non_null = isinstance(return_type, GraphQLNonNull)
+            plan = FieldPlan(
+                key=key,
+                index=len(self.fields),
+                field_def=field_def,
+                field_nodes=to_nodes(details),
+                parent_type=object_type,
+                resolve=field_def.resolve or self.executor.field_resolver,
+                args=args,
+                non_null=non_null,
+                shape=None,
+                info_path=field_path,
+            )
+            self.fields.append(plan)
+            plan.shape = self._shape(
+                return_type.of_type if non_null else return_type, details, field_path
+            )
+            if isinstance(plan.shape, LeafShape):
+                plan.coerce = plan.shape.leaf.coerce_output_value
+                plan.strings_as_is = plan.shape.strings_as_is
+            selection.fields.append(plan)
+        return selection
+
+    def _typename(
+        self, key: str, object_type: GraphQLObjectType, details: list[FieldDetails]
+    ) -> FieldPlan:
+        return FieldPlan(
+            key=key,
+            index=-1,
+            field_def=None,  # type: ignore[arg-type]
+            field_nodes=to_nodes(details),
+            parent_type=object_type,
+            resolve=_no_resolver,
+            args={},
+            non_null=True,
+            shape=None,
+            typename=object_type.name,
+        )
+
+    def _shape(self, output: GraphQLOutputType, details: list[FieldDetails], path: Path) -> Shape:
+        if isinstance(output, GraphQLList):
+            item = output.of_type
+            item_non_null = isinstance(item, GraphQLNonNull)
+            inner = item.of_type if item_non_null else item
+            return ListShape(self._shape(inner, details, path.add_key(0)), item_non_null)
+        if is_leaf_type(output):
+            return LeafShape(output, output in STRING_SCALARS)  # type: ignore[arg-type]
+        if isinstance(output, GraphQLObjectType):
+            grouped, defer_usages, _ = self.executor.collect_subfields(output, details)
+            if defer_usages:
+                raise NotPlannable("@defer")
+            return ObjectShape(output, self._selection(output, grouped, path))
+        raise NotPlannable(f"abstract type {output}")
+
+
+def _no_resolver(*_: Any) -> Any:  # pragma: no cover - __typename is answered by the plan
+    raise AssertionError("__typename has no resolver")

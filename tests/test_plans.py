@@ -1,0 +1,251 @@
+"""Compiled plans answer exactly as graphql-core: data, errors, paths, and what the operation
+leaves behind (audit events, the operation's name for the log and metrics).
+
+A document runs by its plan from its second request on (the first makes it known). Every query
+of the executor's corpus, and more without variables, runs for every viewer of the permission
+organisation through graphql-core (strawberry's own executor, no plans) and twice through the
+schema with plans; the three answers must be identical. A small schema of its own then covers
+what the directory cannot produce: nulls and denials on non-null fields, propagating to the
+nearest nullable parent, from resolvers that answer at once and from ones that wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import strawberry
+from graphql import parse
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from staffgraph.context import Context, Viewer
+from staffgraph.loaders import Loaders
+from staffgraph.models import AuditAction, AuditEvent
+from staffgraph.permissions import ANYONE, guarded
+from staffgraph.permissions import policy as p
+from staffgraph.permissions.install import install_guards
+from staffgraph.plans.compiler import compile_plan
+from staffgraph.plans.runner import run_plan
+from staffgraph.schema import build_schema
+from tests.conftest import gql
+from tests.permissions_org import VIEWERS, build_org
+from tests.test_execution import QUERIES, _answer, _run
+
+PLANNED: list[str] = [
+    "{ me { id displayName email jobTitle } }",
+    "{ a: me { id } b: me { email salary } me { __typename id } }",
+    """{ users(first: 50) { edges { node { id displayName email jobTitle createdAt phone salary
+         manager { id displayName } department { id name } } } } }""",
+    """query Page { users(first: 5) { totalCount pageInfo { hasNextPage endCursor }
+         edges { cursor node { ...F manager { ...F } } } } }
+       fragment F on User { id email salary phone homeAddress }""",
+    """{ users(first: 3) { edges { node { id
+         a: email @skip(if: true) b: email @include(if: true) c: phone @include(if: false)
+         ... on User @skip(if: false) { roles lastLoginAt } } } } }""",
+    """{ users(last: 2) { edges { node { id reports { id salary reports { salary } } } } }
+         departments { id name head { phone } members(first: 2) { totalCount
+           edges { node { email salary } } } } }""",
+    """{ users(first: 10) { edges { node { id viewerCan { read update setSalary setRoles }
+         reviews { id rating summary viewerCanShare subject { salary } reviewer { phone } }
+         sessions { id current viewerCanRevoke } } } } }""",
+    "{ auditEvents(first: 5) { edges { node { id action detail actor { email salary } } } } }",
+]
+
+
+@pytest.fixture
+async def org(app):
+    return await build_org(app)
+
+
+@pytest.mark.parametrize("viewer", VIEWERS)
+async def test_planned_queries_answer_as_graphql_core_for_every_viewer(app, org, viewer):
+    services = app.state.services
+    plain = build_schema(plans=False, execution_context_class=StrawberryGraphQLCoreExecutionContext)
+    fast = build_schema()
+    token = org.tokens.get(viewer)
+    corpus = [*QUERIES, *((query, {}) for query in PLANNED)]
+    for query, variables in corpus:
+        expected = await _run(plain, services, token, query, variables)
+        first = await _run(fast, services, token, query, variables)
+        second = await _run(fast, services, token, query, variables)
+        assert first == expected, query
+        assert second == expected, query
+    assert fast.plans is not None
+    planned = [query for query in PLANNED if fast.plans.get(query, None, parse(query))]
+    assert planned == PLANNED, "every query of PLANNED runs by a plan"
+
+
+@pytest.mark.parametrize(
+    ("query", "operation_name"),
+    [
+        ("query Q($n: Int) { users(first: $n) { totalCount } }", None),
+        ("mutation { logout }", None),
+        ("subscription { userUpdated { id } }", None),
+        ("{ __schema { queryType { name } } }", None),
+        ('{ me { id } __type(name: "User") { name } }', None),
+        ('{ nodes(ids: ["x"]) { id } }', None),
+        ("query A { me { id } } query B { me { email } }", "C"),
+    ],
+)
+async def test_what_a_plan_does_not_cover_stays_with_graphql_core(app, query, operation_name):
+    schema = build_schema()
+    assert compile_plan(schema._schema, parse(query), operation_name) is None
+
+
+async def test_a_plan_of_one_named_operation_among_several(app, org):
+    schema = build_schema()
+    document = "query A { me { id } } query B { me { email salary } }"
+    plan = compile_plan(schema._schema, parse(document), "B")
+    assert plan is not None
+    assert plan.operation.name is not None
+    assert plan.operation.name.value == "B"
+    assert plan.selected == {"me", "email", "salary"}
+
+
+async def test_a_planned_denial_writes_its_audit_events_once(client, org):
+    query = "{ users(first: 10) { edges { node { id salary homeAddress } } } }"
+    counts, bodies = [], []
+    for _ in range(3):  # the first by graphql-core, then by the plan
+        bodies.append(await gql(client, query, token=org.token("colleague")))
+        counts.append(await AuditEvent.filter(action=AuditAction.ACCESS_DENIED).count())
+    assert bodies[0] == bodies[1] == bodies[2]
+    assert bodies[0]["errors"], "the colleague is denied salaries and addresses"
+    per_request = counts[0]
+    assert per_request > 0
+    assert counts == [per_request, 2 * per_request, 3 * per_request]
+
+
+async def test_a_planned_operation_is_named_in_the_access_log(client, org, caplog):
+    caplog.set_level(logging.INFO, logger="staffgraph.access")
+    query = "query WhoAmI { me { id } }"
+    for _ in range(2):
+        await gql(client, query, token=org.token("hr"))
+    operations = [
+        getattr(record, "operation", None)
+        for record in caplog.records
+        if record.name == "staffgraph.access"
+    ]
+    assert operations[-2:] == ["WhoAmI", "WhoAmI"]
+
+
+# A schema of its own, for nulls and denials on non-null fields, at once and after a wait.
+
+
+class Row:
+    def __init__(self, name: str | None, secret: str | None) -> None:
+        self.id = "1"
+        self.name = name
+        self.secret = secret
+
+
+async def _later(value: Any) -> Any:
+    await asyncio.sleep(0)  # really waits: the plan must keep its place and come back
+    if isinstance(value, Exception):
+        raise value
+    return value
+
+
+@strawberry.type
+class Thing:
+    name: str = guarded(ANYONE, "Non-null, sometimes null.", attr="name")
+    secret: str = guarded(p.HR, "Non-null and guarded.", attr="secret")
+    maybe: str | None = guarded(p.HR, "Nullable and guarded.", attr="secret")
+
+    @strawberry.field
+    async def slow_name(self) -> str:
+        return await _later(self.name)  # type: ignore[attr-defined,no-any-return]
+
+    @strawberry.field
+    async def slow_maybe(self) -> str | None:
+        return await _later(self.secret)  # type: ignore[attr-defined,no-any-return]
+
+    @strawberry.field
+    async def fails(self) -> str | None:
+        return await _later(RuntimeError("the backend failed"))  # type: ignore[no-any-return]
+
+    @strawberry.field
+    def count(self) -> int:
+        return len(self.name or "")  # type: ignore[attr-defined]
+
+
+@strawberry.type
+class Holder:
+    thing: Thing | None = guarded(ANYONE, "A thing.", attr="thing")
+    things: list[Thing | None] = guarded(ANYONE, "Things.", attr="things")
+    strict: list[Thing] | None = guarded(ANYONE, "Non-null things.", attr="things")
+
+    @strawberry.field
+    async def slow_things(self) -> list[Thing | None]:
+        return await _later(self.things)  # type: ignore[attr-defined,no-any-return]
+
+    @strawberry.field
+    def waiting_things(self) -> list[Thing] | None:
+        # a list of awaitables: each item waits on its own
+        return [_later(thing) for thing in self.things]  # type: ignore[attr-defined,misc]
+
+
+class HolderRow:
+    def __init__(self) -> None:
+        self.thing = Row(None, "x")
+        self.things = [Row("a", "s"), Row(None, "t"), Row("c", None)]
+
+
+@strawberry.type
+class ThingQuery:
+    @strawberry.field
+    def holder(self) -> Holder | None:
+        return HolderRow()  # type: ignore[return-value]
+
+    @strawberry.field
+    def strict_holder(self) -> Holder:
+        return HolderRow()  # type: ignore[return-value]
+
+    @strawberry.field
+    def numbers(self) -> list[list[int | None]]:
+        return [[1, None], [], [3]]
+
+    @strawberry.field
+    def broken(self) -> list[int] | None:
+        return 7  # type: ignore[return-value]
+
+
+SMALL_QUERIES = [
+    "{ holder { thing { name } } }",
+    "{ holder { thing { maybe secret } things { name maybe } } }",
+    "{ holder { things { maybe secret name } strict { name } } }",
+    "{ holder { strict { maybe } things { secret } } }",
+    "{ a: holder { things { maybe } } b: holder { thing { maybe } } }",
+    "{ holder { thing { slowName } things { slowMaybe count } } }",
+    "{ holder { things { slowName fails } strict { slowName } } }",
+    "{ holder { slowThings { name slowName secret } } numbers }",
+    "{ holder { waitingThings { name count } } strictHolder { things { fails } } }",
+    "{ holder { waitingThings { slowName } slowThings { maybe } } }",
+    "{ strictHolder { strict { slowName } } numbers }",
+    "{ strictHolder { thing { name } } }",
+    "{ broken holder { thing { __typename maybe } } }",
+]
+
+
+@pytest.mark.parametrize("roles", [frozenset(), frozenset({p.Role.HR})])
+@pytest.mark.parametrize("query", SMALL_QUERIES)
+async def test_nulls_and_denials_propagate_as_in_graphql_core(app, roles, query):
+    schema = strawberry.Schema(
+        query=ThingQuery, execution_context_class=StrawberryGraphQLCoreExecutionContext
+    )
+    install_guards(schema)
+    viewer = Viewer(uuid.UUID(int=1), uuid.UUID(int=2), roles)
+
+    def context() -> Context:
+        return Context(services=app.state.services, loaders=Loaders(), viewer=viewer)
+
+    expected = _answer(await schema.execute(query, context_value=context()))
+    plan = compile_plan(schema._schema, parse(query), None)
+    assert plan is not None
+    data, errors = await run_plan(plan, context())
+    assert _answer(SimpleNamespace(data=data, errors=errors)) == expected
+    if not roles:
+        assert expected["errors"], "each query meets a denial or a null"
