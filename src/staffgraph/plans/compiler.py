@@ -86,6 +86,8 @@ class FieldPlan:
     index: int
     field_def: GraphQLField
     field_nodes: list[FieldNode]
+    #: graphql-core's details of the field (for its errors)
+    field_details: list[FieldDetails]
     parent_type: GraphQLObjectType
     resolve: Callable[..., Any]
     #: coerced argument values, by their Python name (empty: called without)
@@ -215,6 +217,7 @@ class _Compiler:
                 index=len(self.fields),
                 field_def=field_def,
                 field_nodes=to_nodes(details),
+                field_details=details,
                 parent_type=object_type,
                 resolve=field_def.resolve or self.executor.field_resolver,
                 args=args,
@@ -223,9 +226,8 @@ class _Compiler:
                 info_path=field_path,
             )
             self.fields.append(plan)
-            plan.shape = self._shape(
-                return_type.of_type if non_null else return_type, details, field_path
-            )
+            output = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
+            plan.shape = self._shape(output, details, field_path)
             if isinstance(plan.shape, LeafShape):
                 plan.coerce = plan.shape.leaf.coerce_output_value
                 plan.strings_as_is = plan.shape.strings_as_is
@@ -240,6 +242,7 @@ class _Compiler:
             index=-1,
             field_def=None,  # type: ignore[arg-type]
             field_nodes=to_nodes(details),
+            field_details=details,
             parent_type=object_type,
             resolve=_no_resolver,
             args={},
@@ -255,7 +258,7 @@ class _Compiler:
             inner = item.of_type if item_non_null else item
             return ListShape(self._shape(inner, details, path.add_key(0)), item_non_null)
         if is_leaf_type(output):
-            return LeafShape(output, output in STRING_SCALARS)  # type: ignore[arg-type]
+            return LeafShape(output, output in STRING_SCALARS)
         if isinstance(output, GraphQLObjectType):
             grouped, defer_usages, _ = self.executor.collect_subfields(output, details)
             if defer_usages:

@@ -74,6 +74,11 @@ def _null_message(f: FieldPlan) -> str:
     )
 
 
+#: strawberry's resolve info (graphql-core's, and the request's extensions); the plan's own
+#: fields are typed looser than its annotations (no path at the root, no extensions)
+_resolve_info: Any = ResolveInfo
+
+
 class _Run:
     """One execution of a plan: the request's infos, the errors so far, what waits."""
 
@@ -82,7 +87,7 @@ class _Run:
     def __init__(self, plan: Plan, context: Any, root_value: Any) -> None:
         fragments, operation, schema = plan.fragments, plan.operation, plan.schema
         self.infos = [
-            ResolveInfo(
+            _resolve_info(
                 f.field_nodes[0].name.value,
                 f.field_nodes,
                 f.field_def.type,
@@ -113,7 +118,7 @@ class _Run:
         """The fields of ``selection`` on ``source``, which sits at ``position`` (its frame
         without the object)."""
         result: dict[str, Any] = {}
-        frame: Frame = (*position, result)  # type: ignore[assignment]
+        frame: Frame = (*position, result)
         infos = self.infos
         for f in selection.fields:
             key = f.key
@@ -188,9 +193,7 @@ class _Run:
         if selection.is_type_of is not None and not selection.is_type_of(
             value, self.infos[f.index]
         ):
-            raise invalid_return_type_error(
-                shape.object_type, value, [_Details(n) for n in f.field_nodes]
-            )
+            raise invalid_return_type_error(shape.object_type, value, f.field_details)
         return self.select(selection, value, chain, position)
 
     def _list(
@@ -210,7 +213,7 @@ class _Run:
                     f" '{f.parent_type}.{f.field_nodes[0].name.value}'."
                 )
         items: list[Any] = []
-        frame: Frame = (*position, items)  # type: ignore[assignment]
+        frame: Frame = (*position, items)
         item_shape, item_non_null = shape.item, shape.item_non_null
         for index, item in enumerate(value):
             item_chain = (chain, index)
@@ -257,15 +260,6 @@ class _Run:
         return True  # pragma: no cover - every chain ends at the root
 
 
-class _Details:
-    """What :func:`invalid_return_type_error` reads of a field's details: its node."""
-
-    __slots__ = ("node",)
-
-    def __init__(self, node: Any) -> None:
-        self.node = node
-
-
 async def _settle(awaitables: list[Any]) -> list[Any]:
     """Await them all (together, when several), exceptions returned as values."""
     if len(awaitables) == 1:
@@ -309,17 +303,17 @@ async def run_plan(
                 except Unplannable:
                     raise
                 except Exception as raw:
-                    error = located_error(raw, f.field_nodes, _path(chain))
+                    located = located_error(raw, f.field_nodes, _path(chain))
                     if non_null:
-                        bubbles.append((error, frame))
+                        bubbles.append((located, frame))
                     else:
-                        run.errors.append(error)
+                        run.errors.append(located)
                         container[key] = None
-            for error, frame in bubbles:
+            for located, frame in bubbles:
                 # the first error to reach a parent nulls it; others below it are dropped
                 if run.is_dead(frame):
                     continue
-                run.errors.append(error)
+                run.errors.append(located)
                 if run.null_parent(frame):
                     data = None
                     break

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from staffgraph.context import Context
 from staffgraph.documents.cache import DocumentCache
 from staffgraph.permissions.capabilities import FieldRules, field_rules
 from staffgraph.permissions.install import install_guards
@@ -60,7 +61,8 @@ class StaffSchema(strawberry.Schema):
             self, query, variable_values, context_value, operation_name, allowed_operation_types
         )
         if plan is not None:
-            result = await execute_planned(self, plan, context_value, root_value)
+            # plan_for accepts nothing but a Context
+            result = await execute_planned(self, plan, cast(Context, context_value), root_value)
             if result is not None:
                 return result
         return await super().execute(
