@@ -41,6 +41,10 @@ from graphql.execution.executor import Executor, to_nodes
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path
 
+from staffgraph.models import Role
+from staffgraph.permissions.guard import Guard
+from staffgraph.plans.readers import Reader, attribute_guard, guarded_reader, plain_reader
+
 #: scalars whose output coercion returns a ``str`` unchanged
 STRING_SCALARS = (GraphQLString, GraphQLID)
 
@@ -101,6 +105,10 @@ class FieldPlan:
     #: for a leaf: its type's output coercion, and whether a ``str`` goes out as it is
     coerce: Callable[[Any], Any] | None = None
     strings_as_is: bool = False
+    #: the attribute strawberry reads for a field without a resolver
+    plain: Reader | None = None
+    #: the guard of a guarded attribute (read directly for roles its rule allows)
+    guard: Guard | None = None
 
 
 @dataclass(slots=True)
@@ -127,6 +135,22 @@ class Plan:
     fragments: dict[str, Any]
     #: every field name the query selects (see ``Context.selected``)
     selected: frozenset[str]
+    #: per set of roles (None: anonymous), each field's attribute read, or None to resolve it
+    readers: dict[frozenset[Role] | None, list[Reader | None]] = field(default_factory=dict)
+
+    def readers_for(self, roles: frozenset[Role] | None) -> list[Reader | None]:
+        """What a viewer with ``roles`` reads directly, indexed like the plan's fields."""
+        found = self.readers.get(roles)
+        if found is None:
+            found = self.readers[roles] = [
+                f.plain
+                if f.plain is not None
+                else guarded_reader(f.guard, roles)
+                if f.guard is not None
+                else None
+                for f in self.fields
+            ]
+        return found
 
 
 def compile_plan(
@@ -224,6 +248,8 @@ class _Compiler:
                 non_null=non_null,
                 shape=None,
                 info_path=field_path,
+                plain=plain_reader(field_def),
+                guard=attribute_guard(field_def),
             )
             self.fields.append(plan)
             output = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type

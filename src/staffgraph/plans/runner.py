@@ -82,7 +82,7 @@ _resolve_info: Any = ResolveInfo
 class _Run:
     """One execution of a plan: the request's infos, the errors so far, what waits."""
 
-    __slots__ = ("dead", "errors", "infos", "waiting")
+    __slots__ = ("dead", "errors", "infos", "readers", "waiting")
 
     def __init__(self, plan: Plan, context: Any, root_value: Any) -> None:
         fragments, operation, schema = plan.fragments, plan.operation, plan.schema
@@ -106,6 +106,8 @@ class _Run:
             )
             for f in plan.fields
         ]
+        viewer = getattr(context, "viewer", None)
+        self.readers = plan.readers_for(viewer.roles if viewer is not None else None)
         self.errors: list[GraphQLError] = []
         self.waiting: list[Waiting] = []
         #: the objects and lists a non-null error nulled, by id (what waits below them is
@@ -119,14 +121,19 @@ class _Run:
         without the object)."""
         result: dict[str, Any] = {}
         frame: Frame = (*position, result)
-        infos = self.infos
+        infos, readers = self.infos, self.readers
         for f in selection.fields:
             key = f.key
             if f.typename is not None:
                 result[key] = f.typename
                 continue
             try:
-                if f.args:
+                reader = readers[f.index]
+                if reader is not None:
+                    value = getattr(source, reader[0])
+                    if reader[1] is not None and value is not None:
+                        value = reader[1](value)
+                elif f.args:
                     value = f.resolve(source, infos[f.index], **f.args)
                 else:
                     value = f.resolve(source, infos[f.index])
