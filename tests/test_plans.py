@@ -30,7 +30,7 @@ from staffgraph.permissions import policy as p
 from staffgraph.permissions.install import install_guards
 from staffgraph.plans.compiler import compile_plan
 from staffgraph.plans.runner import run_plan
-from staffgraph.schema import build_schema
+from staffgraph.schema import build_schema, planned
 from tests.conftest import gql
 from tests.permissions_org import VIEWERS, build_org
 from tests.test_execution import QUERIES, _answer, _run
@@ -56,14 +56,48 @@ PLANNED: list[str] = [
 ]
 
 
+#: documents with variables, each with several sets of values (the plan must depend on none)
+WITH_VARIABLES: list[tuple[str, list[dict[str, Any]]]] = [
+    (
+        """query P($n: Int, $after: String) { users(first: $n, after: $after) { totalCount
+             pageInfo { hasNextPage endCursor }
+             edges { cursor node { id salary phone manager { id salary } } } } }""",
+        [{"n": 2}, {"n": 5}, {"n": 3, "after": None}, {}, {"n": -1}, {"n": "x"}, {"m": 1}],
+    ),
+    (
+        """query D($first: Int!) { departments { id members(first: $first) { totalCount
+             edges { node { email salary homeAddress } } } } }""",
+        [{"first": 1}, {"first": 3}, {}],
+    ),
+    (
+        "query U($id: ID!) { user(id: $id) { id email salary homeAddress manager { phone } } }",
+        [{"id": "TARGET"}, {"id": "MANAGER"}, {"id": "not-an-id"}, {"id": None}],
+    ),
+]
+
+
 @pytest.fixture
 async def org(app):
     return await build_org(app)
 
 
+def _with_ids(variables: dict[str, Any], org: Any) -> dict[str, Any]:
+    names = {"TARGET": "target", "MANAGER": "manager"}
+    return {k: org.id(names[v]) if v in names else v for k, v in variables.items()}
+
+
 @pytest.mark.parametrize("viewer", VIEWERS)
-async def test_planned_queries_answer_as_graphql_core_for_every_viewer(app, org, viewer):
+async def test_planned_queries_answer_as_graphql_core_for_every_viewer(
+    app, org, viewer, monkeypatch
+):
     services = app.state.services
+    runs: list[str] = []
+
+    async def counted(plan: Any, *args: Any) -> Any:
+        runs.append(plan.operation.name.value if plan.operation.name else "-")
+        return await run_plan(plan, *args)
+
+    monkeypatch.setattr(planned, "run_plan", counted)
     plain = build_schema(plans=False, execution_context_class=StrawberryGraphQLCoreExecutionContext)
     fast = build_schema()
     token = org.tokens.get(viewer)
@@ -74,15 +108,31 @@ async def test_planned_queries_answer_as_graphql_core_for_every_viewer(app, org,
         second = await _run(fast, services, token, query, variables)
         assert first == expected, query
         assert second == expected, query
+    for query, sets in WITH_VARIABLES:
+        for values in sets:
+            variables = _with_ids(values, org)
+            expected = await _run(plain, services, token, query, variables)
+            for _ in range(2):
+                assert await _run(fast, services, token, query, variables) == expected, (
+                    query,
+                    variables,
+                )
     assert fast.plans is not None
-    planned = [query for query in PLANNED if fast.plans.get(query, None, parse(query))]
-    assert planned == PLANNED, "every query of PLANNED runs by a plan"
+    compiled = [query for query in PLANNED if fast.plans.compiled(query, None)]
+    assert compiled == PLANNED, "every query of PLANNED has a plan"
+    # and ran by it from its second request on, with every set of variables they accept
+    # (P: all but {"n": "x"}; D: but {}; U: but {"id": None})
+    assert runs.count("Page") == 1
+    assert runs.count("P") == 11
+    assert runs.count("D") == 3
+    assert runs.count("U") == 5
 
 
 @pytest.mark.parametrize(
     ("query", "operation_name"),
     [
-        ("query Q($n: Int) { users(first: $n) { totalCount } }", None),
+        ("query Q($s: Boolean!) { me { id email @skip(if: $s) } }", None),
+        ("query Q($s: Boolean!) { me { ...F @include(if: $s) } } fragment F on User { id }", None),
         ("mutation { logout }", None),
         ("subscription { userUpdated { id } }", None),
         ("{ __schema { queryType { name } } }", None),

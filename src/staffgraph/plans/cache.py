@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from graphql import DocumentNode, GraphQLSchema
 
 from staffgraph.plans.compiler import Plan, compile_plan
@@ -19,20 +22,31 @@ class PlanCache:
         self.max_plans = max_plans
         self._plans: dict[tuple[str, str | None], Plan | None] = {}
 
-    def get(self, text: str, operation_name: str | None, document: DocumentNode) -> Plan | None:
-        """The plan of ``document`` (parsed from ``text``), compiled now if it is new."""
+    def get(
+        self,
+        text: str,
+        operation_name: str | None,
+        document: DocumentNode,
+        variables: Mapping[str, Any] | None = None,
+    ) -> Plan | None:
+        """The plan of ``document`` (parsed from ``text``), compiled now if it is new (with
+        ``variables``, values its variables accept)."""
         key = (text, operation_name)
         try:
             return self._plans[key]
         except KeyError:
             pass
-        plan = compile_plan(self.schema, document, operation_name)
+        plan = compile_plan(self.schema, document, operation_name, variables)
         if self.max_plans > 0:
             plans = self._plans
             while len(plans) >= self.max_plans:
                 del plans[next(iter(plans))]
             plans[key] = plan
         return plan
+
+    def compiled(self, text: str, operation_name: str | None) -> Plan | None:
+        """The plan kept for ``text``, if one was compiled; never compiles."""
+        return self._plans.get((text, operation_name))
 
     def __len__(self) -> int:
         return len(self._plans)

@@ -5,24 +5,29 @@ graphql-core works all of this out again for every request and every object: whi
 selection holds after fragments and ``@skip``/``@include`` (memoised per request), the field's
 definition, its arguments, a resolve info and a path for every field of every object, and the
 kind of its type at every step of value completion. For a document whose every answer depends
-only on its text (no variables), none of that changes between requests; the plan keeps it.
+only on its text, none of that changes between requests; the plan keeps it. Variables may
+give arguments (``first: $n``): those fields' arguments are worked out again per request, the
+rest of the plan stays.
 
-What a plan does not cover is left to graphql-core: :func:`compile_plan` returns None for a
-document that has variables, several operations without a name, anything but a query,
-introspection, abstract types (interfaces, unions), ``@defer``/``@stream``, or graphql-core's
-``@experimental_disableErrorPropagation``.
+What a plan does not cover is left to graphql-core: :func:`compile_plan` returns None for
+anything but a query, ``@skip``/``@include`` with a variable (the fields would depend on the
+request), introspection, abstract types (interfaces, unions), ``@defer``/``@stream``, or
+graphql-core's ``@experimental_disableErrorPropagation``.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
+    DirectiveNode,
     DocumentNode,
     FieldNode,
+    FragmentSpreadNode,
+    GraphQLError,
     GraphQLField,
     GraphQLID,
     GraphQLLeafType,
@@ -32,8 +37,11 @@ from graphql import (
     GraphQLOutputType,
     GraphQLSchema,
     GraphQLString,
+    InlineFragmentNode,
+    Node,
     OperationDefinitionNode,
     OperationType,
+    VariableNode,
     is_leaf_type,
 )
 from graphql.execution.collect_fields import FieldDetails, collect_fields
@@ -94,7 +102,7 @@ class FieldPlan:
     field_details: list[FieldDetails]
     parent_type: GraphQLObjectType
     resolve: Callable[..., Any]
-    #: coerced argument values, by their Python name (empty: called without)
+    #: coerced argument values, by their Python name (empty: called without, unless dynamic)
     args: dict[str, Any]
     non_null: bool
     shape: Shape | None
@@ -107,6 +115,8 @@ class FieldPlan:
     strings_as_is: bool = False
     #: the attribute strawberry reads for a field without a resolver
     plain: Reader | None = None
+    #: arguments that use variables: worked out again for every request
+    dynamic: bool = False
     #: the guard of a guarded attribute (read directly for roles its rule allows)
     guard: Guard | None = None
 
@@ -154,26 +164,65 @@ class Plan:
 
 
 def compile_plan(
-    schema: GraphQLSchema, document: DocumentNode, operation_name: str | None
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None = None,
 ) -> Plan | None:
     """The plan of ``document``'s operation ``operation_name``, or None when graphql-core must
-    run it (see the module's docstring)."""
+    run it (see the module's docstring). ``variables``: values the operation's variables
+    accept (one request's), to collect its fields with; the plan depends on none of them."""
     try:
-        return _Compiler(schema, document, operation_name).plan()
-    except NotPlannable:
+        return _Compiler(schema, document, operation_name, variables).plan()
+    except (NotPlannable, GraphQLError):
         return None
+
+
+def uses_variables(node: Any) -> bool:
+    """Whether a syntax tree (an argument value, a directive) refers to a variable."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, VariableNode):
+            return True
+        if isinstance(item, Node):
+            stack.extend(getattr(item, key, None) for key in item.keys)
+        elif isinstance(item, tuple | list):
+            stack.extend(item)
+    return False
+
+
+def _selection_directives(document: DocumentNode) -> list[DirectiveNode]:
+    """Every directive on a field, fragment spread or inline fragment of ``document``."""
+    found: list[DirectiveNode] = []
+    stack: list[Any] = list(document.definitions)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, FieldNode | FragmentSpreadNode | InlineFragmentNode):
+            found.extend(node.directives or ())
+        selection_set = getattr(node, "selection_set", None)
+        if selection_set is not None:
+            stack.extend(selection_set.selections)
+    return found
 
 
 class _Compiler:
     def __init__(
-        self, schema: GraphQLSchema, document: DocumentNode, operation_name: str | None
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation_name: str | None,
+        variables: Mapping[str, Any] | None,
     ) -> None:
-        built = Executor.build(schema, document, None, None, {}, operation_name)
+        built = Executor.build(schema, document, None, None, dict(variables or {}), operation_name)
         if not isinstance(built, Executor):
-            raise NotPlannable("the operation cannot run as it is")
+            raise NotPlannable("the operation cannot run with these variables")
         operation = built.operation
-        if operation.operation is not OperationType.QUERY or operation.variable_definitions:
-            raise NotPlannable("only queries without variables")
+        if operation.operation is not OperationType.QUERY:
+            raise NotPlannable("only queries")
+        if any(uses_variables(d) for d in _selection_directives(document)):
+            # which fields a selection holds would depend on the request
+            raise NotPlannable("a directive with a variable")
         if not built.error_propagation:
             raise NotPlannable("error propagation disabled")
         self.schema = schema
@@ -229,9 +278,10 @@ class _Compiler:
             if field_def is None:
                 continue  # graphql-core skips a field the type does not have
             field_path = Path(path, key, object_type.name)
+            dynamic = uses_variables(node.arguments)
             args = (
                 get_argument_values(field_def, node, self.executor.variable_values)
-                if field_def.args or node.arguments
+                if (field_def.args or node.arguments) and not dynamic
                 else {}
             )
             return_type = field_def.type
@@ -250,6 +300,7 @@ class _Compiler:
                 info_path=field_path,
                 plain=plain_reader(field_def),
                 guard=attribute_guard(field_def),
+                dynamic=dynamic,
             )
             self.fields.append(plan)
             output = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from graphql import GraphQLError, located_error
+from graphql import GraphQLError, GraphQLSchema, OperationDefinitionNode, located_error
 from graphql.execution.executor import invalid_return_type_error
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.pyutils import Undefined, is_iterable
 from graphql.pyutils import inspect as inspect_value
 from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo as ResolveInfo
@@ -82,10 +84,14 @@ _resolve_info: Any = ResolveInfo
 class _Run:
     """One execution of a plan: the request's infos, the errors so far, what waits."""
 
-    __slots__ = ("dead", "errors", "infos", "readers", "waiting")
+    __slots__ = ("args", "dead", "errors", "infos", "readers", "variables", "waiting")
 
-    def __init__(self, plan: Plan, context: Any, root_value: Any) -> None:
+    def __init__(
+        self, plan: Plan, context: Any, root_value: Any, variables: VariableValues | None
+    ) -> None:
         fragments, operation, schema = plan.fragments, plan.operation, plan.schema
+        self.variables = variables
+        coerced = variables.coerced if variables is not None else {}
         self.infos = [
             _resolve_info(
                 f.field_nodes[0].name.value,
@@ -97,7 +103,7 @@ class _Run:
                 fragments,
                 root_value,
                 operation,
-                {},
+                coerced,
                 context,
                 is_awaitable,
                 None,
@@ -108,6 +114,9 @@ class _Run:
         ]
         viewer = getattr(context, "viewer", None)
         self.readers = plan.readers_for(viewer.roles if viewer is not None else None)
+        #: the arguments of fields that use variables, by field index, once worked out (an
+        #: exception: the field fails wherever it is asked, as under graphql-core)
+        self.args: dict[int, dict[str, Any] | Exception] = {}
         self.errors: list[GraphQLError] = []
         self.waiting: list[Waiting] = []
         #: the objects and lists a non-null error nulled, by id (what waits below them is
@@ -135,6 +144,8 @@ class _Run:
                         value = reader[1](value)
                 elif f.args:
                     value = f.resolve(source, infos[f.index], **f.args)
+                elif f.dynamic:
+                    value = f.resolve(source, infos[f.index], **self.arguments(f))
                 else:
                     value = f.resolve(source, infos[f.index])
                 kind = type(value)
@@ -163,6 +174,19 @@ class _Run:
                 self.errors.append(error)
                 result[key] = None
         return result
+
+    def arguments(self, f: FieldPlan) -> dict[str, Any]:
+        """The arguments of a field that uses variables, for this request's values."""
+        found = self.args.get(f.index)
+        if found is None:
+            try:
+                found = get_argument_values(f.field_def, f.field_nodes[0], self.variables)
+            except Exception as exc:
+                found = exc
+            self.args[f.index] = found
+        if isinstance(found, Exception):
+            raise found
+        return found
 
     def complete(
         self,
@@ -278,13 +302,14 @@ async def _settle(awaitables: list[Any]) -> list[Any]:
 
 
 async def run_plan(
-    plan: Plan, context: Any, root_value: Any = None
+    plan: Plan, context: Any, root_value: Any = None, variables: VariableValues | None = None
 ) -> tuple[dict[str, Any] | None, list[GraphQLError]]:
-    """``(data, errors)`` of ``plan`` for this request, as graphql-core would answer.
+    """``(data, errors)`` of ``plan`` for this request, as graphql-core would answer;
+    ``variables``: the request's, coerced (``coerce_variables``).
 
     Raises :class:`Unplannable` when a value needs what the plan does not do.
     """
-    run = _Run(plan, context, root_value)
+    run = _Run(plan, context, root_value, variables)
     data: dict[str, Any] | None
     try:
         data = run.select(plan.root, root_value, None, (None, None, None, True))
@@ -328,3 +353,21 @@ async def run_plan(
         if run.waiting:  # nothing of theirs is answered any more; they still run to their end
             await _settle([w[0] for w in run.waiting])
     return data, run.errors
+
+
+def coerce_variables(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any] | None,
+    hide_suggestions: bool = False,
+) -> VariableValues | None:
+    """The request's variables coerced for ``operation``, as graphql-core coerces them; None
+    when they are refused (graphql-core then answers with its errors)."""
+    coerced = get_variable_values(
+        schema,
+        operation.variable_definitions or (),
+        dict(variables or {}),
+        max_errors=50,
+        hide_suggestions=hide_suggestions,
+    )
+    return None if isinstance(coerced, list) else coerced

@@ -57,12 +57,14 @@ class StaffSchema(strawberry.Schema):
         allowed_operation_types: Iterable[OperationType] | None = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
-        plan = plan_for(
+        planned = plan_for(
             self, query, variable_values, context_value, operation_name, allowed_operation_types
         )
-        if plan is not None:
+        if planned is not None:
             # plan_for accepts nothing but a Context
-            result = await execute_planned(self, plan, cast(Context, context_value), root_value)
+            plan, variables = planned
+            context = cast(Context, context_value)
+            result = await execute_planned(self, plan, variables, context, root_value)
             if result is not None:
                 return result
         return await super().execute(
