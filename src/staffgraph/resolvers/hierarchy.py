@@ -30,7 +30,11 @@ async def load_subordinate_ids(manager_id: uuid.UUID) -> frozenset[uuid.UUID]:
     sql = _SUBORDINATES_SQL.format(param="$1" if postgres else "?")
     arg: object = manager_id if postgres else str(manager_id)
     rows = await conn.execute_query_dict(sql, [arg])
-    return frozenset(uuid.UUID(str(row["id"])) for row in rows)
+    # asyncpg's UUIDs are uuid.UUIDs already; SQLite's are text
+    return frozenset(
+        value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+        for value in (row["id"] for row in rows)
+    )
 
 
 async def lock_tree() -> None:
