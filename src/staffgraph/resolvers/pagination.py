@@ -41,12 +41,23 @@ class PageInfo:
     end_cursor: str | None
 
 
-@dataclass(slots=True)
 class Edge:
-    """One node and its cursor."""
+    """One node and its cursor, written the first time it is read (a page whose query asks for
+    no cursor writes none)."""
 
-    node: Any
-    cursor: str
+    __slots__ = ("_cursor", "_stamp", "node")
+
+    def __init__(self, node: Any, stamp: str) -> None:
+        self.node = node
+        self._stamp = stamp
+        self._cursor: str | None = None
+
+    @property
+    def cursor(self) -> str:
+        """The opaque cursor of the node (see :func:`encode_cursor`)."""
+        if self._cursor is None:
+            self._cursor = encode_cursor(*_position(self.node, self._stamp))
+        return self._cursor
 
 
 class Connection:
@@ -196,7 +207,7 @@ def connect(
     rows = rows[: request.size]
     if not forward:
         rows.reverse()
-    edges = [Edge(node=row, cursor=encode_cursor(*_position(row, stamp))) for row in rows]
+    edges = [Edge(row, stamp) for row in rows]
     has_next, has_previous = (beyond_far, beyond_near) if forward else (beyond_near, beyond_far)
     info = PageInfo(
         has_next_page=has_next,
