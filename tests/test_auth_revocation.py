@@ -182,3 +182,45 @@ async def test_malformed_messages_are_ignored(redis_url):
     finally:
         await publisher.aclose()
         await store.stop()
+
+
+async def test_a_store_stops_even_when_a_resync_is_woken_as_it_stops(db):
+    """A reconnect waking the resync loop in the very moment the instance stops: stop()
+    returns at once and its tasks are over (asyncio.wait_for swallowed that cancellation, and
+    the instance never stopped)."""
+    store = RevocationStore(900, None)
+    for _ in range(3):
+        await store.start()
+        tasks = list(store._tasks)
+        await asyncio.sleep(0)  # the resync loop is waiting to be woken
+        store._wake.set()
+        started = time.monotonic()
+        async with asyncio.timeout(3):  # a bound for the test itself, should stop() hang
+            await store.stop()
+        assert time.monotonic() - started < 1.0
+        assert all(task.done() for task in tasks)
+
+
+async def test_a_store_stops_though_a_resync_swallows_its_cancellation(db, monkeypatch):
+    """A library on the resync's way catches the CancelledError and returns (seen with a
+    resync cancelled while it talked to Redis): the store stops all the same."""
+    store = RevocationStore(900, None)
+    entered = asyncio.Event()
+
+    async def swallowing_resync() -> None:
+        entered.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            return
+
+    monkeypatch.setattr(store, "resync", swallowing_resync)
+    await store.start()
+    tasks = list(store._tasks)
+    store._wake.set()
+    await entered.wait()
+    started = time.monotonic()
+    async with asyncio.timeout(5):
+        await store.stop()
+    assert time.monotonic() - started < 1.0
+    assert all(task.done() for task in tasks)

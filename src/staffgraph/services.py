@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -14,6 +13,7 @@ from redis.backoff import NoBackoff
 from staffgraph.auth.passwords import PasswordHasher
 from staffgraph.auth.revocation import RevocationStore
 from staffgraph.auth.tokens import TokenService
+from staffgraph.background import stop_tasks
 from staffgraph.documents.persisted import PersistedDocuments
 from staffgraph.documents.trusted import load_manifest
 from staffgraph.ratelimits.signin_limits import LoginLimiter
@@ -95,9 +95,7 @@ class Services:
     async def stop(self) -> None:
         """Release connections and threads."""
         if self._pruner is not None:
-            self._pruner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pruner
+            await stop_tasks([self._pruner])
         await self.revocations.stop()
         await self.broker.stop()
         await self.login_limiter.close()

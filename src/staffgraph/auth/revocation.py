@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
+from staffgraph.background import stop_tasks
 from staffgraph.models import Session
 from staffgraph.observability import metrics
 
@@ -67,6 +68,8 @@ class RevocationStore:
         self._pubsub: PubSub | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
+        #: set by stop(): the loops end even if a cancellation was lost on their way
+        self._stopping = False
         #: Redis failed us: the subscription is being retried and revoking skips it
         self._redis_down = False
         #: something Redis should hold may be missing from it (a share failed)
@@ -165,6 +168,8 @@ class RevocationStore:
     async def start(self) -> None:
         """Subscribe to revocations published by other instances (with Redis), and resync
         periodically. Redis not answering is no error: the listener keeps trying."""
+        self._stopping = False
+        self._wake.clear()
         if self._redis is not None:
             try:
                 await self._subscribe()
@@ -177,11 +182,9 @@ class RevocationStore:
 
     async def stop(self) -> None:
         """Stop listening and release the subscription."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._stopping = True
+        self._wake.set()
+        await stop_tasks(self._tasks)
         self._tasks = []
         await self._close_pubsub()
 
@@ -204,16 +207,21 @@ class RevocationStore:
             self._pubsub = None
 
     async def _resync_loop(self) -> None:
-        while True:
+        while not self._stopping:
+            # not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as
+            # the wait ends (a reconnect waking it as the instance stops), and stop() hung
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), RESYNC_SECONDS)
+                async with asyncio.timeout(RESYNC_SECONDS):
+                    await self._wake.wait()
+            if self._stopping:
+                return
             self._wake.clear()
             await self.resync()
 
     async def _listen(self) -> None:
         retry = RETRY_SECONDS
         down_since: float | None = time.monotonic() if self._redis_down else None
-        while True:
+        while not self._stopping:
             try:
                 if self._pubsub is None:
                     assert self._redis is not None

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
+from staffgraph.background import stop_tasks
 from staffgraph.realtime.events import Event, event_from_json
 
 if TYPE_CHECKING:
@@ -101,6 +102,8 @@ class Broker:
         self.instance = uuid.uuid4().hex
         self._subscribers: dict[str, set[Subscriber]] = {}
         self._listener: asyncio.Task[None] | None = None
+        #: set by stop(): the listener ends even if a cancellation was lost on its way
+        self._stopping = False
         self._sending: set[asyncio.Task[None]] = set()
         self.shared = redis is None  # whether Redis fan-out works right now (trivially alone)
 
@@ -137,26 +140,26 @@ class Broker:
     async def start(self) -> None:
         """Listen to the other instances' events (with Redis)."""
         if self._redis is not None:
+            self._stopping = False
             self._listener = asyncio.create_task(self._listen(), name="event-listener")
 
     async def stop(self) -> None:
         """Stop listening; events still being sent are given a moment."""
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            self._stopping = True
+            await stop_tasks([self._listener])
             self._listener = None
         if self._sending:
             await asyncio.wait(self._sending, timeout=1.0)
 
     async def _listen(self) -> None:
         assert self._redis is not None
-        while True:
+        while not self._stopping:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
                 self.shared = True
-                while True:
+                while not self._stopping:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None and message.get("type") == "message":
                         self._receive(message.get("data"))

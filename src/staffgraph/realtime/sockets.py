@@ -68,8 +68,9 @@ class Socket:
 
     async def _close(self) -> None:
         if self.subscribers:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drained.wait(), FINAL_RESULTS_SECONDS)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: see RevocationStore
+                async with asyncio.timeout(FINAL_RESULTS_SECONDS):
+                    await self._drained.wait()
         with contextlib.suppress(Exception):  # the peer may be gone already
             await self.websocket.close(code=CLOSE_CODE, reason=CLOSE_REASON)
 
