@@ -33,7 +33,7 @@ from staffgraph.plans.runner import run_plan
 from staffgraph.schema import build_schema, planned
 from tests.conftest import gql
 from tests.permissions_org import VIEWERS, build_org
-from tests.test_execution import QUERIES, _answer, _run
+from tests.test_execution import QUERIES, HolderRow, _answer, _run
 
 PLANNED: list[str] = [
     "{ me { id displayName email jobTitle } }",
@@ -185,13 +185,6 @@ async def test_a_planned_operation_is_named_in_the_access_log(client, org, caplo
 # A schema of its own, for nulls and denials on non-null fields, at once and after a wait.
 
 
-class Row:
-    def __init__(self, name: str | None, secret: str | None) -> None:
-        self.id = "1"
-        self.name = name
-        self.secret = secret
-
-
 async def _later(value: Any) -> Any:
     await asyncio.sleep(0)  # really waits: the plan must keep its place and come back
     if isinstance(value, Exception):
@@ -236,12 +229,6 @@ class Holder:
     def waiting_things(self) -> list[Thing] | None:
         # a list of awaitables: each item waits on its own
         return [_later(thing) for thing in self.things]  # type: ignore[attr-defined,misc]
-
-
-class HolderRow:
-    def __init__(self) -> None:
-        self.thing = Row(None, "x")
-        self.things = [Row("a", "s"), Row(None, "t"), Row("c", None)]
 
 
 @strawberry.type

@@ -38,7 +38,6 @@ from graphql import (
     GraphQLSchema,
     GraphQLString,
     InlineFragmentNode,
-    Node,
     OperationDefinitionNode,
     OperationType,
     VariableNode,
@@ -49,6 +48,7 @@ from graphql.execution.executor import Executor, to_nodes
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path
 
+from staffgraph.documents.syntax import nodes
 from staffgraph.models import Role
 from staffgraph.permissions.guard import Guard
 from staffgraph.plans.readers import Reader, attribute_guard, guarded_reader, plain_reader
@@ -180,16 +180,7 @@ def compile_plan(
 
 def uses_variables(node: Any) -> bool:
     """Whether a syntax tree (an argument value, a directive) refers to a variable."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, VariableNode):
-            return True
-        if isinstance(item, Node):
-            stack.extend(getattr(item, key, None) for key in item.keys)
-        elif isinstance(item, tuple | list):
-            stack.extend(item)
-    return False
+    return any(isinstance(item, VariableNode) for item in nodes(node))
 
 
 def _selection_directives(document: DocumentNode) -> list[DirectiveNode]:

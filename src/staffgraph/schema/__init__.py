@@ -15,7 +15,7 @@ from staffgraph.documents.cache import DocumentCache
 from staffgraph.permissions.capabilities import FieldRules, field_rules
 from staffgraph.permissions.install import install_guards
 from staffgraph.permissions.prefetch import ChainFields
-from staffgraph.plans.cache import PlanCache
+from staffgraph.plans.plan_cache import PlanCache
 from staffgraph.schema.execution import StaffExecutor
 from staffgraph.schema.extensions import (
     ChainPrefetch,

@@ -21,7 +21,6 @@ from graphql import (
     FieldNode,
     GraphQLError,
     GraphQLSyntaxError,
-    Node,
     validate,
 )
 from strawberry.extensions import SchemaExtension
@@ -30,6 +29,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from staffgraph.documents.cache import DocumentCache, KnownDocument, known_document
 from staffgraph.documents.persisted import not_in_list
+from staffgraph.documents.syntax import nodes
 from staffgraph.errors import INTERNAL_SERVER_ERROR, PUBLIC_CODES, SERVICE_UNAVAILABLE, BadUserInput
 from staffgraph.schema.extensions import GENERIC_MESSAGE, classify
 from staffgraph.schema.input_strings import check_input_strings
@@ -86,15 +86,7 @@ def introspection_refusal(
 
 
 def _fields(document: DocumentNode) -> Iterator[FieldNode]:
-    stack: list[Any] = [document]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, FieldNode):
-            yield item
-        if isinstance(item, Node):
-            stack.extend(getattr(item, key, None) for key in item.keys)
-        elif isinstance(item, tuple | list):
-            stack.extend(item)
+    return (node for node in nodes(document) if isinstance(node, FieldNode))
 
 
 class RequestGuard(SchemaExtension):
