@@ -4,10 +4,10 @@ Tortoise turns each row into a model with ``Model._init_from_db``; on SQLite eve
 arrives as text and goes through the ``iso8601`` package, which costs about as much as the rest
 of the row together (a page of 50 users holds some 200 of them). :class:`FastHydration` is that
 same method, column for column, except that a timestamp string is parsed with
-``datetime.fromisoformat`` and then given the time zone exactly as Tortoise would. Anything
-else (PostgreSQL's native values, a partial row from ``.only()``, another setting of
-``use_tz``) goes through Tortoise's own code. ``tests/test_hydration.py`` compares both on every
-model, on both databases.
+``datetime.fromisoformat`` and then given the time zone exactly as Tortoise would, and that
+PostgreSQL's native timestamps take Tortoise's branch for them directly. Anything else (a
+partial row from ``.only()``, another setting of ``use_tz``) goes through Tortoise's own code.
+``tests/test_hydration.py`` compares both on every model, on both databases.
 """
 
 from __future__ import annotations
@@ -32,7 +32,13 @@ def _timestamp_converter(field: fields.DatetimeField) -> Converter:
     slow = field.to_python_value
 
     def convert(value: Any) -> Any:
-        if type(value) is not str or not get_use_tz():
+        kind = type(value)
+        if kind is datetime and get_use_tz():
+            # PostgreSQL's own timestamps: Tortoise's branch for them, without its detours
+            if value.utcoffset() is None:
+                return make_aware(value)
+            return value.astimezone(get_default_timezone())
+        if kind is not str or not get_use_tz():
             return slow(value)
         try:
             parsed = datetime.fromisoformat(value)
