@@ -5,7 +5,6 @@ instances sharing Redis.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -172,34 +171,3 @@ async def test_instances_sharing_redis_share_one_budget(
 async def test_instances_without_redis_count_apart(database_url: str, db: Any) -> None:
     settings = settings_for_tests(database_url=database_url, redis_url=None, rate_limit="3/minute")
     assert await two_instances_spend(settings) == [200, 200, 200, 200]
-
-
-async def test_in_process_counts_expire_inline_and_still_limit(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Without Redis the counts forget what expired, on the event loop: no thread per
-    request (limits' own storage hands every clean-up to one), and the limit holds."""
-    from limits import parse
-
-    from staffgraph.ratelimits import storage
-    from staffgraph.ratelimits.request_limits import RequestRateLimiter
-
-    threads: list[Any] = []
-
-    async def no_thread(*args: Any, **kwargs: Any) -> Any:
-        threads.append(args)
-        raise AssertionError("a thread for the in-process counters")
-
-    monkeypatch.setattr(asyncio, "to_thread", no_thread)
-    store = storage.counter_store(None)
-    limiter = RequestRateLimiter(parse("2/second"), store)
-    monkeypatch.setattr(storage.LocalCounters, "EXPIRY_INTERVAL", 0.0)
-    assert [await limiter.hit("user:a") for _ in range(3)][:2] == [None, None]
-    assert await limiter.hit("user:a") is not None, "a third request in the second is refused"
-    events = store.local.events
-    assert any("user:a" in key for key in events), "the window's entries are held"
-    await asyncio.sleep(1.05)
-    assert await limiter.hit("user:b") is None  # counting cleans up what expired
-    assert not any("user:a" in key for key in events), "user:a's expired entries are dropped"
-    assert await limiter.hit("user:a") is None, "a new second, a new budget"
-    assert threads == []

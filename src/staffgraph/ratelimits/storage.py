@@ -6,10 +6,7 @@ One :class:`CounterStore` per instance holds both, one Redis connection pool, an
 
 from __future__ import annotations
 
-import bisect
-import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from redis.asyncio import Redis
@@ -18,46 +15,6 @@ from staffgraph.ratelimits.breaker import SharedStoreBreaker
 
 #: the socket timeouts of the counters' connections: a backstop, each call has a shorter one
 REDIS_TIMEOUT_SECONDS = 2
-
-
-class LocalCounters(MemoryStorage):
-    """The limits library's in-process storage, forgetting what expired at most once a second.
-
-    ``MemoryStorage`` starts a task after every count to drop expired entries, and hands the
-    search of each key's entries (a bisect) to a thread with ``asyncio.to_thread``: on a busy
-    server a thread hop for nearly every request, some 7% of a cheap query's time. The answers
-    never depend on it (a moving window looks at its entries' times), only the memory held
-    does; here the same clean-up runs inline, on the event loop, once a second at most.
-    """
-
-    #: seconds between two clean-ups
-    EXPIRY_INTERVAL = 1.0
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._next_expiry = 0.0
-
-    # the hook every counting method of limits 5's MemoryStorage awaits (a private name: the
-    # lock file pins the version, and tests/test_hardening_ratelimit.py checks the clean-up)
-    async def _MemoryStorage__schedule_expiry(self) -> None:
-        now = time.time()
-        if now >= self._next_expiry:
-            self._next_expiry = now + self.EXPIRY_INTERVAL
-            self.expire(now)
-
-    def expire(self, now: float) -> None:
-        """Drop every entry and counter that expired by ``now``."""
-        for key, events in list(self.events.items()):
-            # entries are kept newest first
-            del events[bisect.bisect_left(events, -now, key=lambda event: -event.expiry) :]
-            if not events:
-                self.events.pop(key, None)
-                self.locks.pop(key, None)
-        for key, expires_at in list(self.expirations.items()):
-            if expires_at <= now:
-                self.storage.pop(key, None)
-                self.expirations.pop(key, None)
-                self.locks.pop(key, None)
 
 
 @dataclass
@@ -70,7 +27,7 @@ class CounterStore:
     """
 
     shared: Storage
-    local: LocalCounters
+    local: MemoryStorage
     redis: Redis | None = None
     breaker: SharedStoreBreaker = field(default_factory=SharedStoreBreaker)
 
@@ -92,7 +49,7 @@ def counter_store(redis_url: str | None) -> CounterStore:
     synchronous one) and ``implementation="redispy"`` the ``redis`` package we already use,
     on the pool of our own client.
     """
-    local = LocalCounters()
+    local = MemoryStorage()
     if redis_url is None:
         return CounterStore(shared=local, local=local)
     client = Redis.from_url(
