@@ -185,16 +185,12 @@ def uses_variables(node: Any) -> bool:
 
 def _selection_directives(document: DocumentNode) -> list[DirectiveNode]:
     """Every directive on a field, fragment spread or inline fragment of ``document``."""
-    found: list[DirectiveNode] = []
-    stack: list[Any] = list(document.definitions)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, FieldNode | FragmentSpreadNode | InlineFragmentNode):
-            found.extend(node.directives or ())
-        selection_set = getattr(node, "selection_set", None)
-        if selection_set is not None:
-            stack.extend(selection_set.selections)
-    return found
+    return [
+        directive
+        for node in nodes(document)
+        if isinstance(node, FieldNode | FragmentSpreadNode | InlineFragmentNode)
+        for directive in node.directives or ()
+    ]
 
 
 class _Compiler:
@@ -290,7 +286,7 @@ class _Compiler:
                 shape=None,
                 info_path=field_path,
                 plain=plain_reader(field_def),
-                guard=attribute_guard(field_def),
+                guard=attribute_guard(field_def.resolve),
                 dynamic=dynamic,
             )
             self.fields.append(plan)

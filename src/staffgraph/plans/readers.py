@@ -40,9 +40,9 @@ def plain_reader(field_def: GraphQLField) -> Reader | None:
     return definition.python_name, None
 
 
-def attribute_guard(field_def: GraphQLField) -> Guard | None:
-    """The guard of a guarded attribute, when it is the field's very resolver."""
-    resolve = field_def.resolve
+def attribute_guard(resolve: Any) -> Guard | None:
+    """The guard of a guarded attribute, when ``resolve`` (a graphql-core resolver) is that
+    guard's very resolver."""
     guard = getattr(resolve, "__dict__", {}).get(GUARD_KEY)
     if isinstance(guard, Guard) and guard.attr is not None and guard.resolve is resolve:
         return guard

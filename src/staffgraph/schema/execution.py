@@ -24,14 +24,14 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from staffgraph.permissions.guard import GUARD_KEY
 from staffgraph.plans.awaitables import NEVER_AWAITABLE, is_awaitable
+from staffgraph.plans.readers import attribute_guard
 
 
 def reads_only_context(resolve: Any) -> bool:
     """Whether a graphql-core resolver reads nothing of its info but ``context``: a guarded
     attribute, or strawberry's resolver of a plain attribute (which reads nothing at all)."""
-    guard = getattr(resolve, "__dict__", {}).get(GUARD_KEY)
-    if guard is not None:
-        return guard.attr is not None and guard.resolve is resolve
+    if GUARD_KEY in getattr(resolve, "__dict__", {}):
+        return attribute_guard(resolve) is not None
     return getattr(resolve, "_is_default", False) is True
 
 
