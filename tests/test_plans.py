@@ -12,6 +12,7 @@ nearest nullable parent, from resolvers that answer at once and from ones that w
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from types import SimpleNamespace
@@ -180,6 +181,79 @@ async def test_a_planned_operation_is_named_in_the_access_log(client, org, caplo
         if record.name == "staffgraph.access"
     ]
     assert operations[-2:] == ["WhoAmI", "WhoAmI"]
+
+
+#: request bodies the view's own path must answer (answer_planned declines them)
+DECLINED: list[bytes] = [
+    b'{"query": "{ me { id } }", "extensions": {"persistedQuery": {"version": 1}}}',
+    b'{"query": "{ me { id } }", "documentId": "sha256:00"}',
+    b'{"query": "{ me { id } }", "unknown": 1}',
+    b'[{"query": "{ me { id } }"}]',
+    b'{"query": 1}',
+    b'{"query": "{ me { id } }", "variables": []}',
+    b'{"query": "{ me { id } }", "operationName": 7}',
+    b'{"query": "{ me { id } }", "variables": {"n": NaN}}',
+    b'{"query": "{ me { id } }"',
+    b'"{ me { id } }"',
+    b'{"query": "mutation { revokeSession(id: \\"00000000-0000-0000-0000-000000000000\\") }"}',
+    b'{"query": "{ __schema { queryType { name } } }"}',
+    b'{"query": "query A { me { id } } query B { me { email } }"}',
+]
+
+
+def _http_answer(response: Any) -> tuple[int, str, Any]:
+    return response.status_code, response.headers["content-type"], response.json()
+
+
+@pytest.mark.parametrize("viewer", ["hr", "manager", "colleague", None])
+@pytest.mark.parametrize("accept", [None, "application/graphql-response+json"])
+async def test_plain_requests_of_known_queries_answer_as_the_view(
+    client, org, viewer, accept, monkeypatch
+):
+    # the view's own path (answer_planned declining everything), then the same request again
+    # with answer_planned: status, media type and body identical, and answered by it
+    from staffgraph.app import StaffGraphView
+
+    answered: list[bytes] = []
+    direct = StaffGraphView.answer_planned
+
+    async def counted(self: StaffGraphView, request: Any) -> Any:
+        response = await direct(self, request)
+        if response is not None:
+            answered.append(await request.body())
+        return response
+
+    async def declined(self: StaffGraphView, request: Any) -> None:
+        return None
+
+    headers = {"content-type": "application/json"}
+    if accept:
+        headers["accept"] = accept
+    token = org.tokens.get(viewer) if viewer else None
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    bodies = [json.dumps({"query": query}).encode() for query in PLANNED]
+    refused = []  # what the variables coercion refuses: P with {"n": "x"}, D with {}, U with null
+    for query, sets in WITH_VARIABLES:
+        for values in sets:
+            body = json.dumps({"query": query, "variables": _with_ids(values, org)}).encode()
+            bodies.append(body)
+            if values in ({"n": "x"}, {}, {"id": None}) and (values or "$first" in query):
+                refused.append(body)
+    bodies.append(
+        b'{"query": "query A { me { id } } query B { me { email } }", '
+        b'"operationName": "B", "variables": null, "extensions": {}}'
+    )
+    for body in [*bodies, *DECLINED]:
+        monkeypatch.setattr(StaffGraphView, "answer_planned", declined)
+        expected = _http_answer(await client.post("/graphql", content=body, headers=headers))
+        monkeypatch.setattr(StaffGraphView, "answer_planned", counted)
+        for _ in range(2):
+            got = _http_answer(await client.post("/graphql", content=body, headers=headers))
+            assert got == expected, body
+    # every plain body of a query the plans cover, but what the coercion refuses
+    assert len(refused) == 3
+    assert set(answered) == set(bodies) - set(refused)
 
 
 # A schema of its own, for nulls and denials on non-null fields, at once and after a wait.

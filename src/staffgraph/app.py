@@ -61,6 +61,7 @@ from staffgraph.ratelimits.operation_limits import (
 )
 from staffgraph.ratelimits.request_limits import RateLimit, RequestRateLimiter
 from staffgraph.schema import build_schema
+from staffgraph.schema.planned import execute_planned, plan_for
 from staffgraph.schema.security import finalize_errors, hides_schema, is_service_unavailable
 from staffgraph.services import Services
 from staffgraph.settings import Settings
@@ -68,6 +69,8 @@ from staffgraph.settings import Settings
 log = logging.getLogger("staffgraph")
 
 READY_TIMEOUT_SECONDS = 2.0
+#: the members of a request body that :meth:`StaffGraphView.answer_planned` may answer
+_PLAIN_REQUEST = frozenset({"query", "variables", "operationName", "extensions"})
 
 
 def authenticate(services: Services, authorization: str | None) -> tuple[Viewer | None, str | None]:
@@ -103,8 +106,10 @@ class StaffGraphView(GraphQL[Context, None]):
         batching = (
             BatchingConfig(max_operations=settings.max_operations) if settings.batching else None
         )
+        #: the schema, typed as staffgraph's own (strawberry's view knows a BaseSchema)
+        self.staff_schema = build_schema(config=StrawberryConfig(batching_config=batching))
         super().__init__(
-            build_schema(config=StrawberryConfig(batching_config=batching)),
+            self.staff_schema,
             graphql_ide="graphiql" if settings.graphiql else None,
             allow_queries_via_get=False,
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
@@ -113,8 +118,8 @@ class StaffGraphView(GraphQL[Context, None]):
             max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
             **kwargs,
         )
-        if self.schema.documents is not None:  # type: ignore[attr-defined]
-            self.schema.documents.pin(services.documents.trusted_texts)  # type: ignore[attr-defined]
+        if self.staff_schema.documents is not None:
+            self.staff_schema.documents.pin(services.documents.trusted_texts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -129,7 +134,10 @@ class StaffGraphView(GraphQL[Context, None]):
         response = refuse_graphql_request(request, graphiql=self.graphql_ide is not None)
         if response is None:
             try:
-                response = await self.run(request)
+                # a POST (refuse_graphql_request let no other method through with JSON)
+                response = await self.answer_planned(request) if request.method == "POST" else None
+                if response is None:
+                    response = await self.run(request)
             except (ViewHTTPException, StarletteHTTPException) as exc:
                 status = exc.status_code
                 reason = exc.reason if isinstance(exc, ViewHTTPException) else exc.detail
@@ -151,6 +159,42 @@ class StaffGraphView(GraphQL[Context, None]):
             failed = request.scope.get("state", {}).pop("graphql_request_error", False)
             response = as_graphql_response(response, failed)
         await response(scope, receive, send)
+
+    async def answer_planned(self, request: Request) -> Response | None:
+        """The response to a plain POST of a known query that its compiled plan answers, or
+        None: the request then goes through strawberry's view as every other one.
+
+        Plain: a JSON object of ``query``, maybe ``variables`` and ``operationName``, no
+        ``extensions`` (persisted documents resolve on the view's path). The very steps of the
+        view run on it (context, result processing, response), without its request parsing
+        and dispatch, which cost about a tenth of ``me``.
+        """
+        schema = self.staff_schema
+        if schema.plans is None:
+            return None
+        try:
+            data = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return None  # the view answers it (json reads some bodies orjson refuses)
+        if type(data) is not dict or not data.keys() <= _PLAIN_REQUEST or data.get("extensions"):
+            return None
+        query, variables, name = data.get("query"), data.get("variables"), data.get("operationName")
+        if (
+            type(query) is not str
+            or not isinstance(variables, dict | None)
+            or not isinstance(name, str | None)
+        ):
+            return None
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, sub_response)
+        planned = plan_for(schema, query, variables, context, name, None)
+        if planned is None:
+            return None
+        plan, coerced = planned
+        result = await execute_planned(schema, plan, coerced, context, None)
+        if result is None:
+            return None
+        return self.create_response(await self.process_result(request, result), sub_response)
 
     async def execute_operation(
         self, request: Request, request_adapter: Any, request_data: Any, *args: Any, **kwargs: Any
