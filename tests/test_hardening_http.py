@@ -4,14 +4,17 @@ methods and content types, CORS. Everything refused is a GraphQL-shaped JSON err
 
 from __future__ import annotations
 
+import collections
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from starlette.datastructures import MutableHeaders
 
 from staffgraph.app import create_app
+from staffgraph.http.headers import API_CSP, HSTS, secured
 from tests.conftest import test_settings as settings_for_tests
 from tests.live_server import LiveServer, live_server
 
@@ -72,6 +75,42 @@ def test_security_headers_on_every_response(http: httpx.Client) -> None:
         assert_security_headers(response)
     ids = {r.headers["x-request-id"] for r in responses}
     assert len(ids) == len(responses)
+
+
+def _as_mutable_headers_set_them(
+    raw: list[tuple[bytes, bytes]], tls: bool
+) -> collections.Counter[tuple[bytes, bytes]]:
+    # how the security headers were written with Starlette's MutableHeaders: the reference
+    message: dict[str, Any] = {"headers": list(raw)}
+    headers = MutableHeaders(scope=message)
+    headers["X-Request-ID"] = "r-0123456789"
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["X-Frame-Options"] = "DENY"
+    headers.setdefault("Content-Security-Policy", API_CSP)
+    headers.setdefault("Cache-Control", "no-store")
+    if tls:
+        headers["Strict-Transport-Security"] = HSTS
+    return collections.Counter(message["headers"])
+
+
+@pytest.mark.parametrize("tls", [False, True])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        [],
+        [(b"content-type", b"application/json"), (b"content-length", b"2")],
+        [(b"cache-control", b"public, max-age=300"), (b"content-security-policy", b"x")],
+        [(b"x-request-id", b"theirs"), (b"x-frame-options", b"SAMEORIGIN")],
+        [(b"x-frame-options", b"a"), (b"x-frame-options", b"b"), (b"set-cookie", b"c=1")],
+        [(b"set-cookie", b"a=1"), (b"set-cookie", b"b=2"), (b"strict-transport-security", b"x")],
+    ],
+)
+def test_security_headers_are_set_as_mutable_headers_sets_them(
+    raw: list[tuple[bytes, bytes]], tls: bool
+) -> None:
+    got = collections.Counter(secured(raw, "r-0123456789", tls))
+    assert got == _as_mutable_headers_set_them(raw, tls)
 
 
 def test_request_id_kept_only_when_well_formed(http: httpx.Client) -> None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from staffgraph.http.headers import new_request_id
 
 log = logging.getLogger("staffgraph.http")
 
@@ -82,7 +83,7 @@ def refusal_bytes() -> bytes:
     """The whole HTTP/1.1 503 response, for a protocol that writes it without ASGI."""
     lines = [b"HTTP/1.1 503 Service Unavailable"]
     lines += [name + b": " + value for name, value in _HEADERS]
-    lines.append(b"x-request-id: " + uuid.uuid4().hex.encode())
+    lines.append(b"x-request-id: " + new_request_id().encode())
     return b"\r\n".join(lines) + b"\r\n\r\n" + _BODY
 
 
@@ -108,7 +109,7 @@ class ConcurrencyLimit:
             return
         if gauge.value >= self.limit:
             gauge.note_refusal(self.limit)
-            headers = [*_HEADERS, (b"x-request-id", uuid.uuid4().hex.encode())]
+            headers = [*_HEADERS, (b"x-request-id", new_request_id().encode())]
             await send({"type": "http.response.start", "status": 503, "headers": headers})
             await send({"type": "http.response.body", "body": _BODY})
             return

@@ -11,13 +11,14 @@ of OpenTelemetry is imported.
 from __future__ import annotations
 
 import contextvars
+import random
 import re
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from staffgraph.http.headers import request_header_values
 
 #: the trace of the request being served by this task, added to every record logged meanwhile
 trace_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -63,15 +64,16 @@ def parse_traceparent(value: str | None) -> TraceParent | None:
 
 
 def new_trace_id() -> str:
-    """16 random bytes, never all zero."""
-    while (trace_id := secrets.token_hex(16)) == _ZERO_TRACE:
+    """16 random bytes, never all zero; from the ``random`` module, as OpenTelemetry's SDK
+    makes them (see :func:`staffgraph.http.headers.new_request_id`)."""
+    while (trace_id := f"{random.getrandbits(128):032x}") == _ZERO_TRACE:
         pass  # pragma: no cover
     return trace_id
 
 
 def new_span_id() -> str:
     """8 random bytes, never all zero."""
-    while (span_id := secrets.token_hex(8)) == _ZERO_SPAN:
+    while (span_id := f"{random.getrandbits(64):016x}") == _ZERO_SPAN:
         pass  # pragma: no cover
     return span_id
 
@@ -102,16 +104,17 @@ class TraceContext:
         own = current_span() if current_span is not None else None
         if own is None:
             # more than one traceparent header: the specification says to start anew
-            values = Headers(scope=scope).getlist("traceparent")
+            values = request_header_values(scope, b"traceparent")
             inbound = parse_traceparent(values[0]) if len(values) == 1 else None
             trace_id = inbound.trace_id if inbound else new_trace_id()
             own = TraceParent(trace_id, new_span_id(), inbound.flags if inbound else "00")
         scope.setdefault("state", {})["trace_id"] = own.trace_id
-        header = own.header
+        header = (b"traceparent", own.header.encode())
 
         async def send_with_header(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["traceparent"] = header
+                headers = message.get("headers", ())
+                message["headers"] = [h for h in headers if h[0] != b"traceparent"] + [header]
             await send(message)
 
         token = trace_id_var.set(own.trace_id)

@@ -25,10 +25,10 @@ from typing import Any
 
 from limits import RateLimitItem
 from limits.aio.strategies import MovingWindowRateLimiter
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from staffgraph.http.client_address import client_address
+from staffgraph.http.headers import request_header
 from staffgraph.http.responses import graphql_error_response
 from staffgraph.observability import metrics
 from staffgraph.ratelimits.storage import CounterStore
@@ -99,14 +99,13 @@ class RateLimit:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
         state = scope.setdefault("state", {})
         peer = scope["client"][0] if scope.get("client") else None
-        client_ip = client_address(peer, headers.get("x-forwarded-for"), self.trusted)
+        client_ip = client_address(peer, request_header(scope, b"x-forwarded-for"), self.trusted)
         state["client_ip"] = client_ip
         viewer = None
         if scope["type"] == "http":
-            outcome = self.authenticate(headers.get("authorization"))
+            outcome = self.authenticate(request_header(scope, b"authorization"))
             if inspect.isawaitable(outcome):
                 outcome = await outcome
             viewer, state["auth_error"] = outcome
