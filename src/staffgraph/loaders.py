@@ -6,8 +6,9 @@ import contextlib
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
 
 from strawberry.dataloader import DataLoader
 
@@ -64,37 +65,61 @@ async def _sessions_by_user(ids: list[uuid.UUID]) -> list[list[Session]]:
     return [grouped[i] for i in ids]
 
 
-@dataclass
 class Loaders:
-    """The loaders of one request; never shared between requests (they cache)."""
+    """The loaders of one request; never shared between requests (they cache).
 
-    user: DataLoader[uuid.UUID, User | None] = field(
-        default_factory=lambda: DataLoader(load_fn=_users_by_id)
-    )
-    department: DataLoader[uuid.UUID, Department | None] = field(
-        default_factory=lambda: DataLoader(load_fn=_departments_by_id)
-    )
-    review: DataLoader[uuid.UUID, Review | None] = field(
-        default_factory=lambda: DataLoader(load_fn=_reviews_by_id)
-    )
-    roles: DataLoader[uuid.UUID, list[Role]] = field(
-        default_factory=lambda: DataLoader(load_fn=_roles_by_user)
-    )
-    reports: DataLoader[uuid.UUID, list[User]] = field(
-        default_factory=lambda: DataLoader(load_fn=_reports_by_manager)
-    )
-    reviews: DataLoader[uuid.UUID, list[Review]] = field(
-        default_factory=lambda: DataLoader(load_fn=_reviews_by_subject)
-    )
-    sessions: DataLoader[uuid.UUID, list[Session]] = field(
-        default_factory=lambda: DataLoader(load_fn=_sessions_by_user)
-    )
-    member_pages: DataLoader[MembersPage, list[User]] = field(
-        default_factory=lambda: DataLoader(load_fn=load_pages)
-    )
-    member_counts: DataLoader[MembersCount, int] = field(
-        default_factory=lambda: DataLoader(load_fn=load_counts)
-    )
+    Each is made when first used: most requests use one or two of them, and a DataLoader costs
+    about as much to make as a cheap field costs to resolve.
+    """
+
+    @cached_property
+    def user(self) -> DataLoader[uuid.UUID, User | None]:
+        """Users by id."""
+        return DataLoader(load_fn=_users_by_id)
+
+    @cached_property
+    def department(self) -> DataLoader[uuid.UUID, Department | None]:
+        """Departments by id."""
+        return DataLoader(load_fn=_departments_by_id)
+
+    @cached_property
+    def review(self) -> DataLoader[uuid.UUID, Review | None]:
+        """Reviews by id."""
+        return DataLoader(load_fn=_reviews_by_id)
+
+    @cached_property
+    def roles(self) -> DataLoader[uuid.UUID, list[Role]]:
+        """A user's roles, by user id."""
+        return DataLoader(load_fn=_roles_by_user)
+
+    @cached_property
+    def reports(self) -> DataLoader[uuid.UUID, list[User]]:
+        """A manager's direct reports, deactivated ones included, by manager id."""
+        return DataLoader(load_fn=_reports_by_manager)
+
+    @cached_property
+    def reviews(self) -> DataLoader[uuid.UUID, list[Review]]:
+        """The reviews of a subject, by user id."""
+        return DataLoader(load_fn=_reviews_by_subject)
+
+    @cached_property
+    def sessions(self) -> DataLoader[uuid.UUID, list[Session]]:
+        """A user's open sessions, by user id."""
+        return DataLoader(load_fn=_sessions_by_user)
+
+    @cached_property
+    def member_pages(self) -> DataLoader[MembersPage, list[User]]:
+        """Pages of department members."""
+        return DataLoader(load_fn=load_pages)
+
+    @cached_property
+    def member_counts(self) -> DataLoader[MembersCount, int]:
+        """Member counts of departments."""
+        return DataLoader(load_fn=load_counts)
+
+    def _made(self, *names: str) -> list[DataLoader[Any, Any]]:
+        """The loaders of ``names`` that this request has used (nothing to forget in others)."""
+        return [self.__dict__[name] for name in names if name in self.__dict__]
 
     def prime_users(self, users: Iterable[User]) -> None:
         """Seed the user loader with rows already fetched (a page, a mutation result)."""
@@ -103,19 +128,18 @@ class Loaders:
 
     def forget_user(self, user_id: uuid.UUID) -> None:
         """Drop what is cached about one user after a write that changed it."""
-        for loader in (self.user, self.roles, self.reports, self.reviews, self.sessions):
+        for loader in self._made("user", "roles", "reports", "reviews", "sessions"):
             with contextlib.suppress(KeyError):  # strawberry raises for a key never loaded
                 loader.clear(user_id)
         self._forget_members()
 
     def forget_people(self) -> None:
         """Drop cached users, roles and reports after a write that changed them."""
-        self.user.clear_all()
-        self.roles.clear_all()
-        self.reports.clear_all()
+        for loader in self._made("user", "roles", "reports"):
+            loader.clear_all()
         self._forget_members()
 
     def _forget_members(self) -> None:
         # pages and counts are keyed by department: any user's change may move them
-        self.member_pages.clear_all()
-        self.member_counts.clear_all()
+        for loader in self._made("member_pages", "member_counts"):
+            loader.clear_all()
