@@ -11,9 +11,12 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from tortoise import Tortoise, connections
+from tortoise.expressions import Q
 from tortoise.models import Model
 
+from staffgraph.db_reads import models_of
 from staffgraph.models import (
     AuditAction,
     AuditEvent,
@@ -26,6 +29,7 @@ from staffgraph.models import (
     Session,
     User,
 )
+from staffgraph.models.hydration import hydrate
 from tests.conftest import make_user
 
 
@@ -99,6 +103,53 @@ async def test_every_model_hydrates_as_tortoise_would(db):
                 assert getattr(fast, flag) == getattr(slow, flag), flag
             checked += 1
     assert checked >= 12
+
+
+async def test_rows_by_position_hydrate_as_tortoise_would(db):
+    # hydrate() reads the rows of a statement by position (SQLite's and asyncpg's own rows)
+    await _fill_every_model()
+    tortoise_init = Model._init_from_db.__func__  # type: ignore[attr-defined]
+    client = connections.get("default")
+    checked = 0
+    for model in Tortoise.apps["models"].values():
+        sql = model.all().sql()
+        _, rows = await client.execute_query(sql)
+        assert rows, model.__name__
+        made = hydrate(model, rows)
+        for row, fast in zip(rows, made, strict=True):
+            slow = tortoise_init(model, **dict(row))
+            for name in model._meta.fields_db_projection:
+                _same(getattr(fast, name), getattr(slow, name), f"{model.__name__}.{name}")
+            for flag in ("_partial", "_saved_in_db", "_custom_generated_pk", "_await_when_save"):
+                assert getattr(fast, flag) == getattr(slow, flag), flag
+            checked += 1
+    assert checked >= 12
+
+
+@pytest.mark.parametrize(
+    "make_query",
+    [
+        lambda: User.all().order_by("created_at", "id").limit(3),
+        lambda: User.filter(is_active=True, email__icontains="E").order_by("-created_at"),
+        lambda: User.filter(Q(job_title="Engineer") | Q(salary__gt=100)).offset(1).limit(5),
+        lambda: Session.filter(revoked_at__isnull=False),
+        lambda: User.all().only("id", "email"),  # partial rows: awaited as they are
+        lambda: Review.all().select_related("subject"),
+        lambda: User.all().prefetch_related("roles"),
+        lambda: User.filter(email="nobody@example.com"),
+    ],
+)
+async def test_models_of_a_query_are_those_of_awaiting_it(db, make_query):
+    await _fill_every_model()
+    expected = list(await make_query())
+    got = await models_of(make_query())
+    assert [type(m) for m in got] == [type(m) for m in expected]
+    model = type(expected[0]) if expected else User
+    for fast, slow in zip(got, expected, strict=True):
+        for name in model._meta.fields_db_projection:
+            if hasattr(slow, name):
+                _same(getattr(fast, name), getattr(slow, name), name)
+        assert fast._partial == slow._partial
 
 
 async def test_timestamps_of_every_shape_parse_alike(db):

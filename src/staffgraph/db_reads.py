@@ -6,7 +6,11 @@ costs more than running it: for ``me`` it was a third of the request. :func:`row
 Tortoise for the statement once per (model, column, order, number of keys, dialect), keeps its
 text, and then only converts the keys as Tortoise does (``Field.to_db_value``) and runs the
 text on the model's own connection, so transactions, pools, timeouts and error translation stay
-Tortoise's. The rows become models through ``Model._init_from_db``, as every Tortoise read.
+Tortoise's. The rows become models as ``Model._init_from_db`` makes them, read by position
+(:func:`~staffgraph.models.hydration.hydrate`).
+
+:func:`models_of` runs a query set Tortoise built the same way: its statement and parameters as
+Tortoise writes them, its rows hydrated by position, without Tortoise's executor.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from staffgraph.models.hydration import hydrate
 
 M = TypeVar("M", bound=Model)
 
@@ -55,5 +62,24 @@ async def rows_by(
     field = model._meta.fields_map[column]
     params = [field.to_db_value(key, model) for key in unique]
     _, rows = await client.execute_query(sql, params)
-    init = model._init_from_db
-    return [init(**row) for row in rows]
+    return hydrate(model, rows)
+
+
+async def models_of(query: QuerySet[M]) -> list[M]:
+    """``await query`` for a plain select of whole rows (no ``select_related``, prefetch,
+    annotations, ``.only()`` or ``.first()``; anything else is awaited as it is)."""
+    if (
+        query._select_related_idx
+        or query._prefetch_map
+        or query._prefetch_queries
+        or query._annotations
+        or query._fields_for_select
+        or query._single
+    ):
+        return list(await query)
+    if query._db is None:  # as QuerySet.__await__ chooses it
+        query._db = query._choose_db(query._select_for_update)
+    query._make_query()
+    sql, params = query.query.get_parameterized_sql()
+    _, rows = await query._db.execute_query(sql, params)
+    return hydrate(query.model, rows)

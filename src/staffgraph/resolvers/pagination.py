@@ -22,6 +22,7 @@ from typing import Any
 
 from tortoise.expressions import Q
 
+from staffgraph.db_reads import models_of
 from staffgraph.errors import BadUserInput
 
 MAX_PAGE_SIZE = 100
@@ -232,5 +233,5 @@ async def fetch_page(
     rows: list[Any] = []
     if plan.limit:
         order = (stamp, "id") if plan.ascending else (f"-{stamp}", "-id")
-        rows = list(await query.filter(*plan.bounds).order_by(*order).limit(plan.limit))
+        rows = await models_of(query.filter(*plan.bounds).order_by(*order).limit(plan.limit))
     return connect(rows, request, stamp, count)
