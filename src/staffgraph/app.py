@@ -134,7 +134,7 @@ class StaffGraphView(GraphQL[Context, None]):
         response = refuse_graphql_request(request, graphiql=self.graphql_ide is not None)
         if response is None:
             try:
-                # a POST (refuse_graphql_request let no other method through with JSON)
+                # only a POST carries an operation (a GET that got here asks for GraphiQL)
                 response = await self.answer_planned(request) if request.method == "POST" else None
                 if response is None:
                     response = await self.run(request)

@@ -3,7 +3,8 @@ ASGI scope.
 
 The middleware of every request read and write headers here as the raw lists of the ASGI
 messages: Starlette's ``Headers`` and ``MutableHeaders`` decode every header at each lookup,
-which cost about a tenth of a cheap request across the middleware.
+a share of a cheap request that showed in its profile (bench/README.md, "The HTTP path and
+hydration").
 """
 
 from __future__ import annotations
