@@ -83,16 +83,34 @@ def _plan(meta: Any) -> Plan:
     return direct, tuple(converted)
 
 
+def _plan_of(model: type[Model]) -> Plan:
+    plan = _plans.get(model)
+    if plan is None:
+        plan = _plans[model] = _plan(model._meta)
+    return plan
+
+
+def _mark_loaded(instance: Model, custom_pk: bool) -> None:
+    """The flags Tortoise sets on a whole row it loaded (``Model.__setattr__`` only matters for
+    fields and relations)."""
+    setattr_ = object.__setattr__
+    setattr_(instance, "_partial", False)
+    setattr_(instance, "_saved_in_db", True)
+    setattr_(instance, "_custom_generated_pk", custom_pk)
+    setattr_(instance, "_await_when_save", {})
+
+
+def _custom_pk(model: type[Model]) -> bool:
+    meta = model._meta
+    return meta.db_pk_column not in meta.generated_db_fields
+
+
 class FastHydration:
     """Mixin for models: :meth:`_init_from_db` with timestamps parsed by the standard library."""
 
     @classmethod
     def _init_from_db(cls: type[M], **kwargs: Any) -> M:  # type: ignore[misc]
-        meta = cls._meta
-        plan = _plans.get(cls)
-        if plan is None:
-            plan = _plans[cls] = _plan(meta)
-        direct, converted = plan
+        direct, converted = _plan_of(cls)
         self = cls.__new__(cls)
         setattr_ = object.__setattr__
         try:
@@ -102,19 +120,12 @@ class FastHydration:
                 setattr_(self, attr, convert(kwargs[key]))
         except KeyError:  # a partial row (``.only()``): Tortoise's own, slower path
             return super()._init_from_db(**kwargs)  # type: ignore[misc]
-        # as Tortoise sets them (Model.__setattr__ only matters for fields and relations)
-        setattr_(self, "_partial", False)
-        setattr_(self, "_saved_in_db", True)
-        setattr_(self, "_custom_generated_pk", meta.db_pk_column not in meta.generated_db_fields)
-        setattr_(self, "_await_when_save", {})
+        _mark_loaded(self, _custom_pk(cls))
         return self
 
 
 def _position_plan(model: type[Model], columns: tuple[str, ...]) -> PositionPlan | None:
-    plan = _plans.get(model)
-    if plan is None:
-        plan = _plans[model] = _plan(model._meta)
-    direct, converted = plan
+    direct, converted = _plan_of(model)
     where = {column: index for index, column in enumerate(columns)}
     if len(where) != len(columns) or any(key not in where for key, *_ in (*direct, *converted)):
         return None  # a partial row, or columns named twice: Tortoise's own path
@@ -138,8 +149,7 @@ def hydrate(model: type[M], rows: Sequence[Any]) -> list[M]:
     if plan is None or not issubclass(model, FastHydration):
         return [model._init_from_db(**row) for row in rows]
     direct, converted = plan
-    meta = model._meta
-    custom_pk = meta.db_pk_column not in meta.generated_db_fields
+    custom_pk = _custom_pk(model)
     new, setattr_ = model.__new__, object.__setattr__
     made: list[M] = []
     for row in rows:
@@ -148,9 +158,6 @@ def hydrate(model: type[M], rows: Sequence[Any]) -> list[M]:
             setattr_(self, attr, row[index])
         for index, attr, convert in converted:
             setattr_(self, attr, convert(row[index]))
-        setattr_(self, "_partial", False)
-        setattr_(self, "_saved_in_db", True)
-        setattr_(self, "_custom_generated_pk", custom_pk)
-        setattr_(self, "_await_when_save", {})
+        _mark_loaded(self, custom_pk)
         made.append(self)
     return made
