@@ -185,6 +185,10 @@ class StaffGraphView(GraphQL[Context, None]):
             or not isinstance(name, str | None)
         ):
             return None
+        if schema.documents is None or schema.documents.get(query) is None:
+            return None  # not known yet: no context is made here for the view to make again
+        if schema.plans.declined(query, name):
+            return None  # a mutation, say: the same
         sub_response = await self.get_sub_response(request)
         context = await self.get_context(request, sub_response)
         planned = plan_for(schema, query, variables, context, name, None)

@@ -48,5 +48,10 @@ class PlanCache:
         """The plan kept for ``text``, if one was compiled; never compiles."""
         return self._plans.get((text, operation_name))
 
+    def declined(self, text: str, operation_name: str | None) -> bool:
+        """Whether ``text`` was examined already and no plan covers it (a mutation, say)."""
+        key = (text, operation_name)
+        return key in self._plans and self._plans[key] is None
+
     def __len__(self) -> int:
         return len(self._plans)
