@@ -121,7 +121,10 @@ class OperationSpan(SchemaExtension):
 def _instrument_database() -> None:
     from tortoise.backends.sqlite import client as sqlite
 
+    from staffgraph.sqlite_client import ImmediateSqliteClient
+
     clients: list[tuple[type, str]] = [
+        (ImmediateSqliteClient, "sqlite"),  # its reads may not reach SqliteClient's methods
         (sqlite.SqliteClient, "sqlite"),
         (sqlite.SqliteTransactionWrapper, "sqlite"),
     ]
