@@ -89,24 +89,29 @@ class ImmediateSqliteClient(SqliteClient):
         idle = self._idle() if reads_only(query) else None
         if idle is None:
             return await super().execute_query(query, values)
-        query = query.replace("\x00", "'||CHAR(0)||'")  # as SqliteClient does
-        self.log.debug("%s: %s", query, values)
-        try:
-            rows = idle.execute(query, values or ()).fetchall()
-        except sqlite3.OperationalError as exc:
-            raise OperationalError(exc) from exc
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(exc) from exc
+        rows = self._read(idle, query, values)
         return len(rows), rows
 
     async def execute_query_dict(
         self, query: str, values: list[Any] | None = None
     ) -> list[dict[str, Any]]:
         """Tortoise's ``execute_query_dict``; a read of an idle connection runs here and now."""
-        if self._idle() is None or not reads_only(query):
+        idle = self._idle() if reads_only(query) else None
+        if idle is None:
             return await super().execute_query_dict(query, values)
-        _, rows = await self.execute_query(query, values)
-        return list(map(dict, rows))
+        return list(map(dict, self._read(idle, query, values)))
+
+    def _read(
+        self, connection: sqlite3.Connection, query: str, values: list[Any] | None
+    ) -> list[Any]:
+        query = query.replace("\x00", "'||CHAR(0)||'")  # as SqliteClient does
+        self.log.debug("%s: %s", query, values)
+        try:
+            return connection.execute(query, values or ()).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise OperationalError(exc) from exc
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(exc) from exc
 
     def _in_transaction(self) -> TransactionContext:
         return SqliteTransactionContext(ImmediateTransactionWrapper(self), self._lock)
