@@ -5,6 +5,9 @@ instances sharing Redis.
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -171,3 +174,41 @@ async def test_instances_sharing_redis_share_one_budget(
 async def test_instances_without_redis_count_apart(database_url: str, db: Any) -> None:
     settings = settings_for_tests(database_url=database_url, redis_url=None, rate_limit="3/minute")
     assert await two_instances_spend(settings) == [200, 200, 200, 200]
+
+
+async def test_in_process_windows_move_and_forget_clients_that_left() -> None:
+    from limits import parse
+    from limits.aio.strategies import MovingWindowRateLimiter
+
+    from staffgraph.ratelimits.storage import LocalWindows
+
+    storage = LocalWindows(sweep_seconds=0.0)  # every count sweeps
+    limiter = MovingWindowRateLimiter(storage)
+    item = parse("3/second")
+    assert [await limiter.hit(item, "client-a") for _ in range(4)] == [True, True, True, False]
+    assert await limiter.hit(item, "client-b")  # another client's window
+    assert not await limiter.hit(item, "client-a", cost=2)
+    reset_at, remaining = await limiter.get_window_stats(item, "client-a")
+    assert remaining == 0
+    assert time.time() < reset_at <= time.time() + 1
+    await asyncio.sleep(1.05)
+    assert [await limiter.hit(item, "client-a") for _ in range(4)] == [True, True, True, False]
+    assert not await limiter.hit(item, "client-a", cost=4)  # more than the limit at all
+    assert len(storage.events) == 1  # client-b's window emptied, and it was dropped
+
+
+async def test_counting_a_request_starts_no_task_and_no_thread() -> None:
+    from limits import parse
+    from limits.aio.strategies import MovingWindowRateLimiter
+
+    from staffgraph.ratelimits.storage import counter_store
+
+    limiter = MovingWindowRateLimiter(counter_store(None).local)
+    item = parse("1000/minute")
+    await limiter.hit(item, "warm-up")
+    threads, tasks = threading.active_count(), len(asyncio.all_tasks())
+    for n in range(200):
+        assert await limiter.hit(item, f"client-{n % 7}")
+        assert len(asyncio.all_tasks()) == tasks
+    await asyncio.sleep(0.05)
+    assert threading.active_count() == threads

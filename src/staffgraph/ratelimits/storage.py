@@ -6,15 +6,59 @@ One :class:`CounterStore` per instance holds both, one Redis connection pool, an
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage.memory import Entry
 from redis.asyncio import Redis
 
 from staffgraph.ratelimits.breaker import SharedStoreBreaker
 
 #: the socket timeouts of the counters' connections: a backstop, each call has a shorter one
 REDIS_TIMEOUT_SECONDS = 2
+
+
+class LocalWindows(MemoryStorage):
+    """limits' in-process storage, whose moving windows expire without a task or a thread.
+
+    limits' ``MemoryStorage`` starts a task after nearly every count, which trims every key's
+    window through ``asyncio.to_thread`` (a thread per key, each time): the costliest part of
+    counting a request. Here a count trims its own key's window (its oldest entries sit at the
+    end), and once every ``sweep_seconds`` one pass drops the keys whose windows have
+    emptied, so a client that stopped coming holds no memory. Counting does not await, so it
+    needs no lock either.
+    """
+
+    def __init__(self, sweep_seconds: float = 10.0) -> None:
+        super().__init__()
+        self.sweep_seconds = sweep_seconds
+        self._next_sweep = time.time() + sweep_seconds
+
+    async def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        """Count ``amount`` entries for ``key`` if ``limit`` allows them in the last ``expiry``
+        seconds (limits' moving window, as ``MemoryStorage`` counts it)."""
+        if amount > limit:
+            return False
+        now = time.time()
+        if now >= self._next_sweep:
+            self._sweep(now)
+        events = self.events.setdefault(key, [])
+        while events and events[-1].expiry < now:
+            events.pop()
+        if len(events) > limit - amount and events[limit - amount].atime >= now - expiry:
+            return False
+        events[:0] = [Entry(expiry)] * amount
+        return True
+
+    def _sweep(self, now: float) -> None:
+        # the newest entry of a window sits first: when it has expired, every entry has
+        for key in [
+            key for key, events in self.events.items() if not events or events[0].expiry <= now
+        ]:
+            del self.events[key]
+            self.locks.pop(key, None)
+        self._next_sweep = now + self.sweep_seconds
 
 
 @dataclass
@@ -27,7 +71,7 @@ class CounterStore:
     """
 
     shared: Storage
-    local: MemoryStorage
+    local: LocalWindows
     redis: Redis | None = None
     breaker: SharedStoreBreaker = field(default_factory=SharedStoreBreaker)
 
@@ -49,7 +93,7 @@ def counter_store(redis_url: str | None) -> CounterStore:
     synchronous one) and ``implementation="redispy"`` the ``redis`` package we already use,
     on the pool of our own client.
     """
-    local = MemoryStorage()
+    local = LocalWindows()
     if redis_url is None:
         return CounterStore(shared=local, local=local)
     client = Redis.from_url(
