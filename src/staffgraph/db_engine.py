@@ -59,8 +59,22 @@ class BoundedAsyncpgClient(AsyncpgDBClient):
         self.acquire_timeout = acquire_timeout
 
     async def create_pool(self, **kwargs: Any) -> Any:
+        """Tortoise's pool, with :func:`keep_session` as its reset and bounded acquisition."""
+        kwargs.setdefault("reset", keep_session)
         pool = await super().create_pool(**kwargs)
         return _BoundedPool(pool, self.acquire_timeout) if self.acquire_timeout else pool
+
+
+async def keep_session(connection: Any) -> None:
+    """What a connection going back to the pool runs after asyncpg's own clean-up: nothing.
+
+    asyncpg rolls back a transaction left open and drops listeners whatever the pool's reset;
+    its default reset then sends one more statement on every release (advisory unlocks,
+    ``CLOSE ALL``, ``UNLISTEN *``, ``RESET ALL``) for session state this application never
+    creates: its advisory locks are transaction-level (:mod:`staffgraph.resolvers.locks`), its
+    cursors live inside transactions, and it uses no ``LISTEN`` and no ``SET``; its settings
+    are the connection's own (``server_settings``), which ``RESET ALL`` would keep anyway.
+    """
 
 
 #: what Tortoise looks for in an engine module
