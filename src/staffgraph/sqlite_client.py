@@ -60,7 +60,8 @@ class ImmediateSqliteClient(SqliteClient):
     what SQLite spends on it, not the hop to that thread and back (most of a one-row read's CPU
     time, see bench/README.md). Reads in WAL mode do not wait for a writer, of this process or
     another, so the loop is not stalled by one; a read that finds the lock taken waits for it as
-    before, and sees what it saw before.
+    before, and sees what it saw before. While a read runs, the loop serves nothing else: the
+    reads here are bounded (pages of at most 100 rows, batches by key).
     """
 
     async def create_connection(self, with_db: bool) -> None:
