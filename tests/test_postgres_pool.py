@@ -1,9 +1,12 @@
 """PostgreSQL's pool in a serving process: a connection goes back without a reset statement of
-its own, and still without a transaction left open."""
+its own, and still without a transaction left open; requests waiting for a connection get one in
+the order they came."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -16,39 +19,68 @@ from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL
 pytestmark = pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL's pool")
 
 
-async def test_a_released_connection_sends_no_reset_and_keeps_no_open_transaction(
-    db: Any,
-) -> None:
+@asynccontextmanager
+async def pool_of_one() -> AsyncIterator[Any]:
+    """The pool of a serving process (every wait bounded), with one connection."""
     one_connection = (
         f"{TEST_DATABASE_URL}{'&' if '?' in TEST_DATABASE_URL else '?'}minsize=1&maxsize=1"
     )
-    context = TortoiseContext()
-    async with context:
-        # as a serving process configures it: every wait bounded
+    async with TortoiseContext() as context:
         await context.init(config=tortoise_config(one_connection, 5.0))
         client = connections.get("default")
         await client.execute_query("SELECT 1")  # the pool opens with the first statement
-        pool = client._pool
+        yield client._pool
+
+
+async def test_a_released_connection_sends_no_reset_and_keeps_no_open_transaction(
+    db: Any,
+) -> None:
+    async with pool_of_one() as pool:
         sent: list[str] = []
-        async with pool.acquire() as connection:
-            connection.add_query_logger(lambda record: sent.append(record.query))
-            assert await connection.fetchval("SELECT 41 + 1") == 42
+        connection = await pool.acquire()
+        connection.add_query_logger(lambda record: sent.append(record.query))
+        assert await connection.fetchval("SELECT 41 + 1") == 42
+        await pool.release(connection)
         await asyncio.sleep(0.05)  # asyncpg calls its query loggers soon after, not at once
         assert sent == ["SELECT 41 + 1"]  # nothing more on release
 
-        async with pool.acquire() as connection:
-            await connection.execute("BEGIN")  # a transaction its user never ended
-            await connection.execute(
-                "INSERT INTO departments (id, name, created_at) "
-                "VALUES (gen_random_uuid(), 'Left open', now())"
-            )
-        async with pool.acquire() as connection:
-            assert not connection.is_in_transaction()
-            await asyncio.sleep(0.05)
-            assert (
-                await connection.fetchval(
-                    "SELECT count(*) FROM departments WHERE name = 'Left open'"
-                )
-                == 0
-            )
-            assert "ROLLBACK" in sent
+        connection = await pool.acquire()
+        await connection.execute("BEGIN")  # a transaction its user never ended
+        await connection.execute(
+            "INSERT INTO departments (id, name, created_at) "
+            "VALUES (gen_random_uuid(), 'Left open', now())"
+        )
+        await pool.release(connection)
+        connection = await pool.acquire()
+        assert not connection.is_in_transaction()
+        await asyncio.sleep(0.05)
+        left = "SELECT count(*) FROM departments WHERE name = 'Left open'"
+        assert await connection.fetchval(left) == 0
+        assert "ROLLBACK" in sent
+        await pool.release(connection)
+
+
+async def test_requests_waiting_for_a_connection_get_one_in_the_order_they_came(db: Any) -> None:
+    async with pool_of_one() as pool:
+        held = await pool.acquire()
+        order: list[str] = []
+
+        async def take(name: str) -> None:
+            connection = await pool.acquire()
+            order.append(name)
+            await connection.fetchval("SELECT 1")
+            await pool.release(connection)
+
+        async def arrive_when_one_is_free(name: str) -> None:
+            # a request arriving just as the connection is back (the pool has no event for it)
+            while pool.get_idle_size() == 0:  # noqa: ASYNC110
+                await asyncio.sleep(0)
+            await take(name)
+
+        waiting = [asyncio.create_task(take(f"waiting-{n}")) for n in range(2)]
+        await asyncio.sleep(0.05)  # both wait for the one connection
+        newcomers = [asyncio.create_task(arrive_when_one_is_free(f"new-{n}")) for n in range(3)]
+        await asyncio.sleep(0.01)
+        await pool.release(held)
+        await asyncio.gather(*waiting, *newcomers)
+        assert order[:2] == ["waiting-0", "waiting-1"], order
