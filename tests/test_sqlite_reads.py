@@ -63,7 +63,7 @@ async def test_a_read_waits_for_a_transaction_of_this_process_and_sees_its_outco
     await writer
 
 
-async def test_another_process_writing_neither_stalls_the_loop_nor_shows_its_changes(
+async def test_another_process_writing_neither_holds_up_a_read_nor_shows_its_changes(
     db: Any, database_url: str
 ) -> None:
     user = await make_user("steady@example.com", display_name="Committed")
@@ -71,23 +71,12 @@ async def test_another_process_writing_neither_stalls_the_loop_nor_shows_its_cha
     try:
         other.execute("BEGIN IMMEDIATE")
         other.execute("UPDATE users SET display_name = 'Uncommitted' WHERE email = ?", [user.email])
-        ticks = 0
-
-        async def tick() -> None:
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await asyncio.sleep(0.001)
-
-        ticker = asyncio.create_task(tick())
-        await asyncio.sleep(0.01)
-        started, before = time.monotonic(), ticks
+        started = time.monotonic()
         names = [(await User.get(id=user.id)).display_name for _ in range(50)]
-        elapsed = time.monotonic() - started
-        ticker.cancel()
+        # on the loop's thread, a read that waited for the writer would hold every request
+        # for the busy timeout (5 s)
+        assert time.monotonic() - started < 1.0
         assert names == ["Committed"] * 50
-        assert elapsed < 1.0  # not the 5 s a writer's lock would make a reader wait
-        assert ticks >= before
         other.execute("COMMIT")
     finally:
         other.close()

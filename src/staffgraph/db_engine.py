@@ -9,7 +9,8 @@ as it is frozen. Here each of these waits ends after the timeout:
   ``statement_timeout`` (which also frees the server of an abandoned query);
 - a new connection: asyncpg's connect ``timeout``;
 - a connection from the pool: :class:`BoundedAsyncpgClient` gives every ``acquire()`` (and so
-  the matching ``release()``) the timeout;
+  the matching ``release()``) the timeout, and serves the requests waiting for one in the
+  order they came;
 - SQLite: the ``busy_timeout`` pragma, after which a locked database is an error.
 """
 
