@@ -77,9 +77,10 @@ class ImmediateSqliteClient(SqliteClient):
                 await cursor.close()
             await self._post_connect()
 
-    def _idle(self) -> sqlite3.Connection | None:
+    def _idle_for(self, query: str) -> sqlite3.Connection | None:
+        """The connection, when ``query`` only reads and nothing else uses the connection."""
         connection = self._connection
-        if connection is None or self._lock.locked():
+        if connection is None or self._lock.locked() or not reads_only(query):
             return None
         return connection._conn
 
@@ -87,7 +88,7 @@ class ImmediateSqliteClient(SqliteClient):
         self, query: str, values: list[Any] | None = None
     ) -> tuple[int, Sequence[Any]]:
         """Tortoise's ``execute_query``; a read of an idle connection runs here and now."""
-        idle = self._idle() if reads_only(query) else None
+        idle = self._idle_for(query)
         if idle is None:
             return await super().execute_query(query, values)
         rows = self._read(idle, query, values)
@@ -97,7 +98,7 @@ class ImmediateSqliteClient(SqliteClient):
         self, query: str, values: list[Any] | None = None
     ) -> list[dict[str, Any]]:
         """Tortoise's ``execute_query_dict``; a read of an idle connection runs here and now."""
-        idle = self._idle() if reads_only(query) else None
+        idle = self._idle_for(query)
         if idle is None:
             return await super().execute_query_dict(query, values)
         return list(map(dict, self._read(idle, query, values)))
