@@ -84,3 +84,61 @@ async def test_requests_waiting_for_a_connection_get_one_in_the_order_they_came(
         await pool.release(held)
         await asyncio.gather(*waiting, *newcomers)
         assert order[:2] == ["waiting-0", "waiting-1"], order
+
+
+async def test_a_free_connection_is_taken_and_returned_without_a_task(db: Any) -> None:
+    """asyncpg runs every release in a task of its own; a release that runs no statement does
+    not need one (bench/README.md, "The pool's own cost")."""
+    async with pool_of_one() as pool:
+        loop = asyncio.get_running_loop()
+        created: list[object] = []
+        default_factory = loop.get_task_factory()
+
+        def counting_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+            created.append(coro)
+            if default_factory is not None:
+                return default_factory(loop, coro, **kwargs)
+            return asyncio.Task(coro, loop=loop, **kwargs)
+
+        loop.set_task_factory(counting_factory)
+        try:
+            for n in range(20):
+                connection = await pool.acquire()
+                assert await connection.fetchval("SELECT $1::int", n) == n
+                await pool.release(connection)
+        finally:
+            loop.set_task_factory(default_factory)
+        assert created == []
+        connection = await pool.acquire()  # still the one connection, still usable
+        assert await connection.fetchval("SELECT 1") == 1
+        await pool.release(connection)
+
+
+async def test_a_release_interrupted_while_it_rolls_back_still_returns_the_connection(
+    db: Any,
+) -> None:
+    async with pool_of_one() as pool:
+        connection = await pool.acquire()
+        backend = connection.get_server_pid()
+        await connection.execute("BEGIN")
+        await connection.execute(
+            "INSERT INTO departments (id, name, created_at) "
+            "VALUES (gen_random_uuid(), 'Interrupted', now())"
+        )
+
+        async def release() -> None:
+            await pool.release(connection)
+
+        releasing = asyncio.create_task(release())
+        await asyncio.sleep(0)  # the release has sent its ROLLBACK and waits for the answer
+        releasing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await releasing
+        # the pool's one connection comes back all the same, its transaction rolled back: the
+        # same session, not one closed for the interruption and opened anew
+        again = await asyncio.wait_for(pool.acquire(), 2)
+        assert again.get_server_pid() == backend
+        assert not again.is_in_transaction()
+        left = "SELECT count(*) FROM departments WHERE name = 'Interrupted'"
+        assert await again.fetchval(left) == 0
+        await pool.release(again)
