@@ -8,12 +8,13 @@ import json
 import logging
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
 
-from staffgraph.logging_setup import JsonFormatter, Redactor, configure_logging
+from staffgraph.logging_setup import AccessLog, JsonFormatter, Redactor, configure_logging
 from tests.conftest import JWT_SECRET
 from tests.live_server import LiveServer, live_server, staffgraph_command
 
@@ -226,3 +227,137 @@ def test_every_kind_of_secret_is_redacted(secret):
         assert part not in redacted
     assert redacted.startswith("before ")
     assert redacted.endswith(" after [redacted]")
+
+
+async def _one_access_line(stream: io.StringIO, path: str = "/graphql") -> dict[str, Any]:
+    """One request through :class:`AccessLog` around an app answering 201; its line."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        scope["state"]["graphql_operation"] = "Who"
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        pass
+
+    before = len(stream.getvalue().splitlines())
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "headers": [],
+        "state": {"request_id": "request-0001", "client_ip": "10.0.0.7"},
+    }
+    await AccessLog(app)(scope, receive, send)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == before + 1
+    entry: dict[str, Any] = json.loads(lines[-1])
+    return entry
+
+
+@pytest.fixture
+def json_logging() -> Iterator[io.StringIO]:
+    """``configure_logging`` onto a string, and the logging that was there back afterwards."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    stream = io.StringIO()
+    try:
+        configure_logging(level="INFO", stream=stream)
+        yield stream
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved_handlers:
+            root.addHandler(handler)
+        root.setLevel(saved_level)
+        logging.getLogger("uvicorn.access").disabled = False
+
+
+@contextmanager
+def only_the_configured_handler() -> Iterator[None]:
+    """The root logger without pytest's capturing handlers (added for each test's run), as in a
+    serving process."""
+    root = logging.getLogger()
+    saved = list(root.handlers)
+    root.handlers = [h for h in saved if isinstance(h.formatter, JsonFormatter)]
+    try:
+        yield
+    finally:
+        root.handlers = saved
+
+
+async def test_the_access_line_is_written_without_a_log_record(
+    json_logging: io.StringIO,
+) -> None:
+    made: list[logging.LogRecord] = []
+    factory = logging.getLogRecordFactory()
+
+    def counting(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        made.append(record)
+        return record
+
+    logging.setLogRecordFactory(counting)
+    try:
+        with only_the_configured_handler():
+            entry = await _one_access_line(json_logging)
+    finally:
+        logging.setLogRecordFactory(factory)
+    assert made == []
+    assert entry["status"] == 201
+    assert entry["message"] == "POST /graphql 201"
+
+
+async def test_the_access_line_is_the_same_whichever_way_it_is_written(
+    json_logging: io.StringIO,
+) -> None:
+    access_logger = logging.getLogger("staffgraph.access")
+    keep_all = logging.Filter()  # passes every record, but is in the way
+    with only_the_configured_handler():
+        direct = await _one_access_line(json_logging)
+        access_logger.addFilter(keep_all)
+        try:
+            through_logging = await _one_access_line(json_logging)
+        finally:
+            access_logger.removeFilter(keep_all)
+    for entry in (direct, through_logging):
+        assert entry.pop("time").endswith("+00:00")
+        assert entry.pop("duration_ms") >= 0
+    assert direct == through_logging
+    assert list(direct) == list(through_logging)  # the same keys in the same order
+    assert direct == {
+        "level": "INFO",
+        "logger": "staffgraph.access",
+        "message": "POST /graphql 201",
+        "request_id": "request-0001",
+        "method": "POST",
+        "path": "/graphql",
+        "status": 201,
+        "user_id": None,
+        "operation": "Who",
+        "client_ip": "10.0.0.7",
+    }
+
+
+async def test_a_secret_in_the_path_is_redacted_on_the_direct_way_too(
+    json_logging: io.StringIO,
+) -> None:
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlX2hlcmU"
+    with only_the_configured_handler():
+        entry = await _one_access_line(json_logging, path=f"/graphql/{token}")
+    assert token not in json.dumps(entry)
+    assert "[redacted]" in entry["path"]
+
+
+async def test_another_handler_still_gets_the_access_record(
+    json_logging: io.StringIO, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="staffgraph.access"):
+        entry = await _one_access_line(json_logging)
+    assert [r.getMessage() for r in caplog.records if r.name == "staffgraph.access"] == [
+        "POST /graphql 201"
+    ]
+    assert entry["operation"] == "Who"
