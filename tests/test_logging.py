@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from staffgraph.logging_setup import AccessLog, JsonFormatter, Redactor, configure_logging
+from staffgraph.http.edge import Edge
+from staffgraph.logging_setup import JsonFormatter, Redactor, configure_logging
 from tests.conftest import JWT_SECRET
 from tests.live_server import LiveServer, live_server, staffgraph_command
 
@@ -230,7 +231,7 @@ def test_every_kind_of_secret_is_redacted(secret):
 
 
 async def _one_access_line(stream: io.StringIO, path: str = "/graphql") -> dict[str, Any]:
-    """One request through :class:`AccessLog` around an app answering 201; its line."""
+    """One request through :class:`Edge` around an app answering 201; its access line."""
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         scope["state"]["graphql_operation"] = "Who"
@@ -248,10 +249,10 @@ async def _one_access_line(stream: io.StringIO, path: str = "/graphql") -> dict[
         "type": "http",
         "method": "POST",
         "path": path,
-        "headers": [],
-        "state": {"request_id": "request-0001", "client_ip": "10.0.0.7"},
+        "headers": [(b"x-request-id", b"request-0001")],
+        "state": {"client_ip": "10.0.0.7"},  # as the rate limit sets it
     }
-    await AccessLog(app)(scope, receive, send)
+    await Edge(app)(scope, receive, send)
     lines = stream.getvalue().splitlines()
     assert len(lines) == before + 1
     entry: dict[str, Any] = json.loads(lines[-1])
@@ -326,6 +327,7 @@ async def test_the_access_line_is_the_same_whichever_way_it_is_written(
     for entry in (direct, through_logging):
         assert entry.pop("time").endswith("+00:00")
         assert entry.pop("duration_ms") >= 0
+        assert len(entry.pop("trace_id")) == 32  # a new trace for each request
     assert direct == through_logging
     assert list(direct) == list(through_logging)  # the same keys in the same order
     assert direct == {

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from staffgraph.app import create_app
 from staffgraph.observability import labels
-from staffgraph.observability.middleware import error_codes
+from staffgraph.observability.response_metrics import error_codes
 from staffgraph.settings import SettingsError
 from tests.conftest import error_codes as codes_of
 from tests.conftest import gql, make_user, token_for

@@ -38,9 +38,9 @@ from staffgraph.http.body_limit import MAX_BODY_BYTES, BodyLimit
 from staffgraph.http.client_address import client_address
 from staffgraph.http.concurrency import ConcurrencyLimit
 from staffgraph.http.cors import cors_middleware
+from staffgraph.http.edge import Edge
 from staffgraph.http.graphiql import graphiql_response, page_config
 from staffgraph.http.graphiql_assets import asset_routes
-from staffgraph.http.headers import SecurityHeaders
 from staffgraph.http.media_types import (
     as_graphql_response,
     is_request_error,
@@ -48,12 +48,9 @@ from staffgraph.http.media_types import (
 )
 from staffgraph.http.refusals import batch_problem, refuse_graphql_request
 from staffgraph.http.responses import graphql_error_response, http_exception_handler
-from staffgraph.http.unhandled import UnhandledErrors
 from staffgraph.loaders import Loaders
-from staffgraph.logging_setup import AccessLog, configure_logging
+from staffgraph.logging_setup import configure_logging
 from staffgraph.observability.instrument import instrument
-from staffgraph.observability.middleware import Metrics
-from staffgraph.observability.tracing import TraceContext
 from staffgraph.ratelimits.operation_limits import (
     BatchRateLimited,
     RateLimitedTransportWSHandler,
@@ -260,7 +257,7 @@ class StaffGraphView(GraphQL[Context, None]):
         finalize_errors(result.errors, request_id, hides_schema(self.services.settings))
         if any(is_service_unavailable(error) for error in result.errors or ()):
             # a partial answer would pass for the truth (``me: null``): the whole request
-            # fails with 503 instead (see UnhandledErrors)
+            # fails with 503 instead (see staffgraph.http.unhandled)
             raise DatabaseUnavailable("the database did not answer")
         if is_request_error(result):
             # for GraphQL over HTTP's status codes: this request never reached execution
@@ -427,11 +424,10 @@ def create_app(settings: Settings | None = None, *, manage_orm: bool = True) -> 
         middleware=[
             # outermost: a refusal under overload must cost as little as possible
             Middleware(ConcurrencyLimit, limit=settings.max_concurrency),
-            Middleware(SecurityHeaders, trusted=settings.trusted_networks),
-            Middleware(TraceContext),
-            Middleware(AccessLog),
-            Middleware(Metrics, token=settings.metrics_token),
-            Middleware(UnhandledErrors),
+            # request id and security headers, trace context, access line, metrics, last net
+            Middleware(
+                Edge, trusted=settings.trusted_networks, metrics_token=settings.metrics_token
+            ),
             *cors_middleware(settings.cors_origins, settings.cors_allow_headers),
             Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES),
             Middleware(

@@ -5,7 +5,7 @@ and ``access_log=False``): every record, uvicorn's included, goes through one ha
 formats JSON, adds the current request id and trace id, and redacts what must never be
 written: bearer tokens, anything shaped like a JWT or a bcrypt hash, and the configured secrets
 themselves.
-The access line (:class:`AccessLog`) carries the request id, user id, operation name, status
+The access line (:func:`log_access`) carries the request id, user id, operation name, status
 and duration; never the query text, its variables or the query string of the URL.
 """
 
@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from staffgraph.observability.tracing import trace_id_var
 
@@ -216,54 +216,32 @@ def _sole_json_handler() -> logging.StreamHandler[TextIO] | None:
     return handler if found else None
 
 
-class AccessLog:
-    """ASGI middleware: one ``staffgraph.access`` line per HTTP request, once it is answered.
+def log_access(scope: Scope, status: int, seconds: float) -> None:
+    """The ``staffgraph.access`` line of an answered HTTP request.
 
-    Runs inside :class:`~staffgraph.http.headers.SecurityHeaders` (for the request id); the
-    user id and client address come from the rate-limit middleware's scope state, the operation
-    name from the GraphQL request guard.
+    :class:`staffgraph.http.edge.Edge` calls it last, with :data:`request_id_var` set; the user
+    id and client address come from the rate-limit middleware's scope state, the operation name
+    from the GraphQL request guard.
     """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        state = scope.setdefault("state", {})
-        token = request_id_var.set(state.get("request_id"))
-        started = time.perf_counter()
-        status = 500
-
-        async def capture_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, capture_status)
-        finally:
-            if state.get("client_disconnected"):
-                status = 499  # nginx's "client closed request": no answer went out
-            viewer = state.get("viewer")
-            method, path = scope.get("method"), scope.get("path")
-            extras = {
-                "method": method,
-                "path": path,
-                "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "user_id": str(viewer.user_id) if viewer is not None else None,
-                "operation": state.get("graphql_operation"),
-                "client_ip": state.get("client_ip"),
-            }
-            handler = _sole_json_handler()
-            if handler is None:
-                access_log.info("%s %s %s", method, path, status, extra=extras)
-            else:
-                write_access_line(handler, f"{method} {path} {status}", extras)
-            request_id_var.reset(token)
+    state = scope.get("state", {})
+    if state.get("client_disconnected"):
+        status = 499  # nginx's "client closed request": no answer went out
+    viewer = state.get("viewer")
+    method, path = scope.get("method"), scope.get("path")
+    extras = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": round(seconds * 1000, 2),
+        "user_id": str(viewer.user_id) if viewer is not None else None,
+        "operation": state.get("graphql_operation"),
+        "client_ip": state.get("client_ip"),
+    }
+    handler = _sole_json_handler()
+    if handler is None:
+        access_log.info("%s %s %s", method, path, status, extra=extras)
+    else:
+        write_access_line(handler, f"{method} {path} {status}", extras)
 
 
 def write_access_line(

@@ -1,5 +1,5 @@
-"""``X-Request-ID`` and the security headers on every response; request headers read from the
-ASGI scope.
+"""``X-Request-ID`` and the security headers of every response (written by
+:class:`staffgraph.http.edge.Edge`); request headers read from the ASGI scope.
 
 The middleware of every request read and write headers here as the raw lists of the ASGI
 messages: Starlette's ``Headers`` and ``MutableHeaders`` decode every header at each lookup,
@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from ipaddress import IPv4Network, IPv6Network
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from staffgraph.http.client_address import is_trusted
 
@@ -80,32 +80,18 @@ def secured(headers: Iterable[tuple[bytes, bytes]], request_id: str, tls: bool) 
     return result
 
 
-class SecurityHeaders:
-    """Adds ``X-Request-ID`` (keeping a well-formed inbound one) and the security headers.
+def request_id_for(scope: Scope) -> str:
+    """The request's id: a well-formed inbound ``X-Request-ID``, else a new one."""
+    inbound = request_header(scope, b"x-request-id") or ""
+    return inbound if _REQUEST_ID_RE.match(inbound) else new_request_id()
 
-    ``Strict-Transport-Security`` goes out under TLS: the socket's, or a trusted proxy's
-    ``X-Forwarded-Proto: https``.
-    """
 
-    def __init__(self, app: ASGIApp, trusted: tuple[IPv4Network | IPv6Network, ...] = ()) -> None:
-        self.app = app
-        self.trusted = trusted
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        inbound = request_header(scope, b"x-request-id") or ""
-        request_id = inbound if _REQUEST_ID_RE.match(inbound) else new_request_id()
-        scope.setdefault("state", {})["request_id"] = request_id
-        tls = scope.get("scheme") == "https"
-        if not tls and self.trusted and scope.get("client"):
-            proto = (request_header(scope, b"x-forwarded-proto") or "").split(",")[-1].strip()
-            tls = proto == "https" and is_trusted(scope["client"][0], self.trusted)
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = secured(message.get("headers", ()), request_id, tls)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def served_over_tls(scope: Scope, trusted: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    """Whether the request came over TLS: the socket's, or a trusted proxy's
+    ``X-Forwarded-Proto: https`` (its last value)."""
+    if scope.get("scheme") == "https":
+        return True
+    if not trusted or not scope.get("client"):
+        return False
+    proto = (request_header(scope, b"x-forwarded-proto") or "").split(",")[-1].strip()
+    return proto == "https" and is_trusted(scope["client"][0], trusted)

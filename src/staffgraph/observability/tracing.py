@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from staffgraph.http.headers import request_header_values
 
@@ -90,35 +90,18 @@ def denial_span(field: str, rule: str) -> None:
         on_denial(field, rule)
 
 
-class TraceContext:
-    """ASGI middleware: read ``traceparent``, set :data:`trace_id_var` and the scope state's
-    ``trace_id``, and answer with this server's ``traceparent``."""
+def trace_parent_for(scope: Scope) -> TraceParent:
+    """This server's span of the request: OpenTelemetry's server span when it is set up, else
+    a new span continuing a valid inbound ``traceparent`` (or starting a new trace).
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        own = current_span() if current_span is not None else None
-        if own is None:
-            # more than one traceparent header: the specification says to start anew
-            values = request_header_values(scope, b"traceparent")
-            inbound = parse_traceparent(values[0]) if len(values) == 1 else None
-            trace_id = inbound.trace_id if inbound else new_trace_id()
-            own = TraceParent(trace_id, new_span_id(), inbound.flags if inbound else "00")
-        scope.setdefault("state", {})["trace_id"] = own.trace_id
-        header = (b"traceparent", own.header.encode())
-
-        async def send_with_header(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.get("headers", ())
-                message["headers"] = [h for h in headers if h[0] != b"traceparent"] + [header]
-            await send(message)
-
-        token = trace_id_var.set(own.trace_id)
-        try:
-            await self.app(scope, receive, send_with_header)
-        finally:
-            trace_id_var.reset(token)
+    :class:`staffgraph.http.edge.Edge` sets :data:`trace_id_var` and the scope state's
+    ``trace_id`` from it, and answers with its ``traceparent``.
+    """
+    own = current_span() if current_span is not None else None
+    if own is not None:
+        return own
+    # more than one traceparent header: the specification says to start anew
+    values = request_header_values(scope, b"traceparent")
+    inbound = parse_traceparent(values[0]) if len(values) == 1 else None
+    trace_id = inbound.trace_id if inbound else new_trace_id()
+    return TraceParent(trace_id, new_span_id(), inbound.flags if inbound else "00")
