@@ -81,7 +81,7 @@ def _schema(installed: bool) -> strawberry.Schema:
 def _context(*roles: Role, below: set[uuid.UUID] | None = None) -> Context:
     viewer = Viewer(ME, uuid.uuid4(), frozenset(roles))
     ctx = Context(services=None, loaders=Loaders(), viewer=viewer)  # type: ignore[arg-type]
-    ctx._subordinates = frozenset(below or ())
+    ctx._subordinates = frozenset(user_id.int for user_id in below or ())
     return ctx
 
 

@@ -37,7 +37,7 @@ def context(*roles: Role, user_id: uuid.UUID = ME, below: set[uuid.UUID] | None 
     viewer = Viewer(user_id, uuid.uuid4(), frozenset(roles))
     ctx = Context(services=None, loaders=Loaders(), viewer=viewer)  # type: ignore[arg-type]
     if below is not None:
-        ctx._subordinates = frozenset(below)
+        ctx._subordinates = frozenset(user_id.int for user_id in below)
     return ctx
 
 

@@ -52,9 +52,10 @@ class Context:
     #: the graphql-transport-ws ``connection_init`` payload (strawberry fills it in only
     #: when the context has this attribute)
     connection_params: dict[str, Any] | None = None
-    #: ids of everyone below the viewer in the management tree, loaded on first need
-    _subordinates: frozenset[uuid.UUID] | None = None
-    _subordinates_task: asyncio.Task[frozenset[uuid.UUID]] | None = None
+    #: ids (``UUID.int``) of everyone below the viewer in the management tree, loaded on
+    #: first need
+    _subordinates: frozenset[int] | None = None
+    _subordinates_task: asyncio.Task[frozenset[int]] | None = None
     #: ACCESS_DENIED events waiting to be written when the operation ends
     pending_denials: list[dict[str, Any]] = field(default_factory=list)
     denials_dropped: int = 0
@@ -99,12 +100,13 @@ class Context:
         """The viewer's user id, or None when anonymous."""
         return self.viewer.user_id if self.viewer else None
 
-    def subordinates_if_loaded(self) -> frozenset[uuid.UUID] | None:
+    def subordinates_if_loaded(self) -> frozenset[int] | None:
         """The viewer's management subtree when it was loaded already, else None."""
         return self._subordinates
 
-    async def subordinates(self) -> frozenset[uuid.UUID]:
-        """Ids of every user the viewer manages directly or indirectly (one query per request)."""
+    async def subordinates(self) -> frozenset[int]:
+        """Ids (``UUID.int``) of every user the viewer manages directly or indirectly (one
+        query per request): ask ``user.id.int in ...``."""
         if self._subordinates is not None:
             return self._subordinates
         if self.viewer is None:

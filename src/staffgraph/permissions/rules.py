@@ -191,11 +191,11 @@ class InManagementChain(Rule):
             return False
         subordinates = ctx.subordinates_if_loaded()
         if subordinates is not None:
-            return target.id in subordinates
+            return target.id.int in subordinates
         return self._check_after_load(ctx, target)
 
     async def _check_after_load(self, ctx: Context, target: Any) -> bool:
-        return target.id in await ctx.subordinates()
+        return target.id.int in await ctx.subordinates()
 
     def residual_check(self) -> Check:
         later = self._check_after_load
@@ -203,7 +203,7 @@ class InManagementChain(Rule):
         def in_chain(ctx: Context, target: Any) -> Decision:
             subordinates = ctx.subordinates_if_loaded()
             if subordinates is not None:
-                return target is not None and target.id in subordinates
+                return target is not None and target.id.int in subordinates
             return False if target is None else later(ctx, target)
 
         return in_chain

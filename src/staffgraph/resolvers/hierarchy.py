@@ -20,9 +20,13 @@ SELECT id FROM subordinates
 """
 
 
-async def load_subordinate_ids(manager_id: uuid.UUID) -> frozenset[uuid.UUID]:
-    """Ids of every user managed by ``manager_id`` directly or through others.
+async def load_subordinate_ids(manager_id: uuid.UUID) -> frozenset[int]:
+    """Ids of every user managed by ``manager_id`` directly or through others, as their 128-bit
+    numbers (``UUID.int``): ask ``user_id.int in ids``.
 
+    A page as a MANAGER asks about a hundred times; a set of numbers answers in C, where a set of
+    UUIDs calls ``UUID.__hash__`` and ``__eq__`` in Python, and SQLite's text ids become numbers
+    for a fifth of what parsing them into UUIDs costs (bench/README.md, "The MANAGER's page").
     Runs on the current connection, so inside a transaction it sees that transaction's writes.
     """
     conn = connections.get("default")
@@ -30,9 +34,9 @@ async def load_subordinate_ids(manager_id: uuid.UUID) -> frozenset[uuid.UUID]:
     sql = _SUBORDINATES_SQL.format(param="$1" if postgres else "?")
     arg: object = manager_id if postgres else str(manager_id)
     rows = await conn.execute_query_dict(sql, [arg])
-    # asyncpg's UUIDs are uuid.UUIDs already; SQLite's are text
+    # asyncpg's UUIDs are uuid.UUIDs already; SQLite's are their text (str(uuid))
     return frozenset(
-        value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+        value.int if isinstance(value, uuid.UUID) else int(value.replace("-", ""), 16)
         for value in (row["id"] for row in rows)
     )
 
@@ -47,4 +51,6 @@ async def lock_tree() -> None:
 
 async def would_create_cycle(user_id: uuid.UUID, new_manager_id: uuid.UUID) -> bool:
     """Whether making ``new_manager_id`` the manager of ``user_id`` closes a loop."""
-    return new_manager_id == user_id or new_manager_id in await load_subordinate_ids(user_id)
+    if new_manager_id == user_id:
+        return True
+    return new_manager_id.int in await load_subordinate_ids(user_id)
