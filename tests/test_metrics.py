@@ -176,3 +176,43 @@ async def test_the_dashboard_asks_only_for_metrics_the_api_has(
         name.removesuffix("_total").removesuffix("_bucket").removesuffix("_seconds")
         for name in asked
     }
+
+
+async def test_a_request_like_the_last_counts_without_looking_its_series_up(
+    metrics_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from staffgraph.observability import metrics
+
+    query = {"query": "query RepeatedProbe { __typename }"}
+    duration = ("staffgraph_request_duration_seconds_count", "RepeatedProbe", "query")
+    await metrics_client.post("/graphql", json=query)  # its series are found once
+    answered = sample("staffgraph_responses_total", status="200", code="none")
+    timed = sample(duration[0], operation=duration[1], type=duration[2])
+    looked_up: list[str] = []
+    for family in (metrics.RESPONSES, metrics.REQUEST_DURATION):
+        original = family.labels
+
+        def counting(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            looked_up.append(str(kwargs))
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(family, "labels", counting)
+    for _ in range(3):
+        assert (await metrics_client.post("/graphql", json=query)).status_code == 200
+    assert looked_up == []
+    assert sample("staffgraph_responses_total", status="200", code="none") == answered + 3
+    assert sample(duration[0], operation=duration[1], type=duration[2]) == timed + 3
+
+
+async def test_an_answer_without_errors_is_counted_under_none(
+    metrics_client: httpx.AsyncClient,
+) -> None:
+    """``code="none"`` is what dashboards leave out of the error rate: a clean answer must not
+    land under ``other`` with the unrecognised codes."""
+    clean = sample("staffgraph_responses_total", status="200", code="none")
+    other = sample("staffgraph_responses_total", status="200", code="other")
+    response = await metrics_client.post("/graphql", json={"query": "{ __typename }"})
+    assert response.status_code == 200
+    assert "errors" not in response.json()
+    assert sample("staffgraph_responses_total", status="200", code="none") == clean + 1
+    assert sample("staffgraph_responses_total", status="200", code="other") == other
