@@ -37,11 +37,12 @@ class _BoundedPool:
     Here a request first takes a turn (a semaphore as large as the pool, which is first come,
     first served), so a connection is free whenever it then asks the pool for one.
 
-    Taking and returning a connection cost as much CPU as the statement run on it (about 70 of
-    150 us, bench/README.md, "The pool's own cost"): timers for waits that cannot happen, and a
-    task per release. So a turn that is free is taken without a timer, a free connection without
-    one either, and a connection that goes back without a statement of its own (no transaction
-    left open, not worn out or expired) without the task.
+    Taking and returning a connection cost more CPU than the statement run on it, one statement
+    at a time (about 130 us against 80-100 for the fetch; bench/README.md, "Paired runs"):
+    timers for waits that cannot happen, and a task per release. So a turn that is free is
+    taken without a timer, a free connection without one either, and a connection that goes
+    back without a statement of its own (no transaction left open, not worn out or expired)
+    without the task.
     """
 
     def __init__(self, pool: Any, timeout: float) -> None:

@@ -251,7 +251,7 @@ def write_access_line(
 
     The record, the caller's frame, the thread and process names and the walk through the
     loggers cost more than the line's own text: a fifth of a cheap request under load
-    (bench/README.md, "The access line"). What ``StreamHandler.emit`` does with the text is
+    (bench/README.md, "Paired runs"). What ``StreamHandler.emit`` does with the text is
     done here the same way, its lock included.
     """
     formatter = handler.formatter

@@ -12,8 +12,8 @@ In order, outermost first, as separate middleware would stack them:
   (:mod:`staffgraph.http.unhandled`); a client that left is no error of ours.
 
 One layer instead of five: each layer was a coroutine frame per request and a wrapper every
-response message passed through, together a tenth of a cheap request (bench/README.md,
-"One layer at the edge"). WebSocket connections get the trace context only.
+response message passed through, together about 6% of ``me``'s CPU (bench/README.md,
+"Paired runs"). WebSocket connections get the trace context only.
 """
 
 from __future__ import annotations

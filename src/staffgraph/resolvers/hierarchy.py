@@ -26,7 +26,7 @@ async def load_subordinate_ids(manager_id: uuid.UUID) -> frozenset[int]:
 
     A page as a MANAGER asks about a hundred times; a set of numbers answers in C, where a set of
     UUIDs calls ``UUID.__hash__`` and ``__eq__`` in Python, and SQLite's text ids become numbers
-    for a fifth of what parsing them into UUIDs costs (bench/README.md, "The MANAGER's page").
+    for a fifth of what parsing them into UUIDs costs (bench/README.md, "Paired runs").
     Runs on the current connection, so inside a transaction it sees that transaction's writes.
     """
     conn = connections.get("default")
