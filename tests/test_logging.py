@@ -189,14 +189,14 @@ def test_json_formatter_one_line_with_extras_and_exception() -> None:
     assert "abcdefghijklmnopqrst" not in output
 
 
-def test_configure_logging_never_below_debug() -> None:
+@contextmanager
+def logging_restored() -> Iterator[None]:
+    """The root logger's handlers and level, and uvicorn's access logger, as they were before,
+    afterwards (``configure_logging`` replaces them)."""
     root = logging.getLogger()
     saved_handlers, saved_level = list(root.handlers), root.level
     try:
-        configure_logging(level="TRACE", stream=io.StringIO())
-        assert root.level >= logging.DEBUG
-        configure_logging(level="WARNING", stream=io.StringIO())
-        assert root.level == logging.WARNING
+        yield
     finally:
         for handler in list(root.handlers):
             root.removeHandler(handler)
@@ -204,6 +204,15 @@ def test_configure_logging_never_below_debug() -> None:
             root.addHandler(handler)
         root.setLevel(saved_level)
         logging.getLogger("uvicorn.access").disabled = False
+
+
+def test_configure_logging_never_below_debug() -> None:
+    root = logging.getLogger()
+    with logging_restored():
+        configure_logging(level="TRACE", stream=io.StringIO())
+        assert root.level >= logging.DEBUG
+        configure_logging(level="WARNING", stream=io.StringIO())
+        assert root.level == logging.WARNING
 
 
 @pytest.mark.parametrize(
@@ -262,19 +271,10 @@ async def _one_access_line(stream: io.StringIO, path: str = "/graphql") -> dict[
 @pytest.fixture
 def json_logging() -> Iterator[io.StringIO]:
     """``configure_logging`` onto a string, and the logging that was there back afterwards."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
     stream = io.StringIO()
-    try:
+    with logging_restored():
         configure_logging(level="INFO", stream=stream)
         yield stream
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in saved_handlers:
-            root.addHandler(handler)
-        root.setLevel(saved_level)
-        logging.getLogger("uvicorn.access").disabled = False
 
 
 @contextmanager
