@@ -123,7 +123,8 @@ def _slots(cls: type) -> list[str]:
 
 def _shape(query: QuerySet[Any]) -> tuple[Any, ...] | None:
     """What the statement of ``query`` depends on, or None when that is more than its filters'
-    structure and keys, its order and whether it has a limit.
+    structure, keys and types of values (with the values that are written into the statement),
+    its order and whether it has a limit.
 
     Every other attribute of the query set must hold what ``model.all()`` holds (compared
     with Tortoise's own defaults, so an attribute a later Tortoise adds is covered too).
@@ -165,11 +166,14 @@ def _shape(query: QuerySet[Any]) -> tuple[Any, ...] | None:
 def _q_shape(q: Any) -> tuple[Any, ...] | None:
     if type(q) is not Q:
         return None
-    keys: list[tuple[str, bool]] = []
+    keys: list[tuple[str, Any]] = []
     for key, value in q.filters.items():
         if value is not None and not isinstance(value, _PLAIN_VALUES):
             return None
-        keys.append((key, value is None))
+        # None (IS NULL) and the value of ``__isnull`` (IS NULL, IS NOT NULL) are written into
+        # the statement, not given as parameters: they are part of the shape
+        written = value is None or key.endswith("isnull")
+        keys.append((key, value if written else type(value)))
     children: list[tuple[Any, ...]] = []
     for child in q.children:
         shape = _q_shape(child)
