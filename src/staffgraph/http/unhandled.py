@@ -1,5 +1,5 @@
-"""The last net (:class:`staffgraph.http.edge.Edge` casts it): an unhandled exception becomes a
-GraphQL-shaped 500, or a 503 when the database is down or too slow."""
+"""The last net (:class:`staffgraph.http.edge.Edge` answers with it): an unhandled exception
+becomes a GraphQL-shaped 500, or a 503 when the database is down or too slow."""
 
 from __future__ import annotations
 
