@@ -26,7 +26,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from staffgraph.http.headers import request_id_for, secured, served_over_tls
-from staffgraph.http.unhandled import unhandled_response
+from staffgraph.http.unhandled import log_unhandled, unhandled_response
 from staffgraph.logging_setup import log_access, request_id_var
 from staffgraph.observability import exposition
 from staffgraph.observability.response_metrics import ResponseWatch
@@ -74,21 +74,17 @@ class Edge:
         trace_token = trace_id_var.set(own.trace_id)
         request_token = request_id_var.set(request_id)
         started = time.perf_counter()
-        watch: ResponseWatch | None = ResponseWatch()
-        status = 500
-        responded = False
+        watch = ResponseWatch()
+        counted = True
 
         async def edge_send(message: Message) -> None:
-            nonlocal status, responded
             kind = message["type"]
             if kind == "http.response.start":
-                status, responded = message["status"], True
-                if watch is not None:
-                    watch.start(message)  # the application's own headers
+                watch.start(message)  # the application's own headers
                 headers = [h for h in message.get("headers", ()) if h[0] != _TRACEPARENT]
                 headers.append(traceparent)
                 message["headers"] = secured(headers, request_id, tls)
-            elif kind == "http.response.body" and watch is not None:
+            elif kind == "http.response.body":
                 watch.body(message)
             await send(message)
 
@@ -98,7 +94,7 @@ class Edge:
                 and scope["path"] == exposition.PATH
                 and await exposition.answer(scope, receive, edge_send, self.metrics_token)
             ):
-                watch = None  # the metrics' own reads are not counted in them
+                counted = False  # the metrics' own reads are not counted in them
             else:
                 await self.app(scope, receive, edge_send)
         except ClientDisconnect:
@@ -107,21 +103,21 @@ class Edge:
             state["client_disconnected"] = True
             log.info("client disconnected before the request was read (request %s)", request_id)
         except Exception as exc:
-            if responded:
-                unhandled_response(exc, request_id)  # logged; the answer is under way already
+            if watch.status is not None:  # the answer is under way: too late for another
+                log_unhandled(exc, request_id)
                 raise
             await unhandled_response(exc, request_id)(scope, receive, edge_send)
         finally:
             elapsed = time.perf_counter() - started
             try:
-                if watch is not None:
+                if counted:
                     watch.record(
                         state.get("graphql_operation"),
                         state.get("graphql_operation_type"),
                         elapsed,
                     )
             finally:
-                log_access(scope, status, elapsed)
+                log_access(scope, watch.answered_status, elapsed)
                 request_id_var.reset(request_token)
                 trace_id_var.reset(trace_token)
 

@@ -14,14 +14,22 @@ from staffgraph.http.responses import graphql_error_response
 log = logging.getLogger("staffgraph.http")
 
 
-def unhandled_response(exc: Exception, request_id: str) -> JSONResponse:
-    """The answer to an exception no one handled, logged: a GraphQL-shaped 503 when the
-    database is down or too slow, else a 500 with the request id (the traceback goes to the
-    log only)."""
+def log_unhandled(exc: Exception, request_id: str) -> None:
+    """Log an exception no one handled: a warning when the database is down or too slow, else
+    an error with its traceback."""
     if is_database_unavailable(exc):
         log.warning("database unavailable (request %s): %r", request_id, exc)
+    else:
+        log.exception("unhandled error (request %s)", request_id, exc_info=exc)
+
+
+def unhandled_response(exc: Exception, request_id: str) -> JSONResponse:
+    """The answer to an exception no one handled, logged (:func:`log_unhandled`): a
+    GraphQL-shaped 503 when the database is down or too slow, else a 500 with the request id
+    (the traceback goes to the log only)."""
+    log_unhandled(exc, request_id)
+    if is_database_unavailable(exc):
         return unavailable_response()
-    log.exception("unhandled error (request %s)", request_id, exc_info=exc)
     return graphql_error_response(
         500, "INTERNAL_SERVER_ERROR", "Internal server error", requestId=request_id
     )

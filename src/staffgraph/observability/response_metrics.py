@@ -27,8 +27,8 @@ class ResponseWatch:
     __slots__ = ("_chunks", "_is_json", "_size", "_too_large", "status")
 
     def __init__(self) -> None:
-        #: 500 until a response starts (an exception, or a client that left)
-        self.status = 500
+        #: None until the answer starts (it may never: an exception, a client that left)
+        self.status: int | None = None
         self._is_json = False
         self._chunks: list[bytes] = []  # kept, not copied: joined only when errors may be inside
         self._size = 0
@@ -53,11 +53,17 @@ class ResponseWatch:
         else:
             self._chunks.append(chunk)
 
+    @property
+    def answered_status(self) -> int:
+        """The status sent, or 500 when no answer started."""
+        return 500 if self.status is None else self.status
+
     def record(self, operation: str | None, kind: str | None, seconds: float) -> None:
         """Count the answer by status and error codes, and its duration by operation."""
         chunks = self._chunks
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        metrics.response(self.status, {"UNREAD"} if self._too_large else error_codes(body))
+        codes = {"UNREAD"} if self._too_large else error_codes(body)
+        metrics.response(self.answered_status, codes)
         metrics.request_duration(operation, kind, seconds)
 
 
