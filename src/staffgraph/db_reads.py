@@ -183,21 +183,23 @@ def _q_shape(q: Any) -> tuple[Any, ...] | None:
     return (q.join_type, q._is_negated, tuple(keys), tuple(children))
 
 
-def _parameters(query: QuerySet[Any]) -> list[Any] | None:
+def _parameters(query: QuerySet[Any], sources: list[Any] | None = None) -> list[Any] | None:
     """The parameters Tortoise would give the statement of ``query``: each filter's value
     encoded as Tortoise encodes it, left to right, then the limit; None for a filter on another
-    table's rows."""
+    table's rows. ``sources`` receives the filter value each parameter came from."""
     found: list[Any] = []
     model = query.model
     for q in query._q_objects:
-        if not _q_parameters(model, q, found):
+        if not _q_parameters(model, q, found, sources):
             return None
     if query._limit is not None:
         found.append(query._limit)
+        if sources is not None:
+            sources.append(query._limit)
     return found
 
 
-def _q_parameters(model: type[Model], q: Q, found: list[Any]) -> bool:
+def _q_parameters(model: type[Model], q: Q, found: list[Any], sources: list[Any] | None) -> bool:
     for key, value in q.filters.items():
         if value is None or key.endswith("isnull"):
             continue  # IS NULL, IS NOT NULL: no parameter
@@ -207,7 +209,9 @@ def _q_parameters(model: type[Model], q: Q, found: list[Any]) -> bool:
         field = model._meta.fields_map[info["field"]]
         encoder = info.get("value_encoder")
         found.append(encoder(value, model, field) if encoder else field.to_db_value(value, model))
-    return all(_q_parameters(model, child, found) for child in q.children)
+        if sources is not None:
+            sources.append(value)
+    return all(_q_parameters(model, child, found, sources) for child in q.children)
 
 
 def _reads_as_tortoise_wrote(query: QuerySet[Any], params: list[Any]) -> bool:
@@ -215,13 +219,14 @@ def _reads_as_tortoise_wrote(query: QuerySet[Any], params: list[Any]) -> bool:
     types in the same places, and no two places holding equal values that came from different
     filter values (they could be the wrong way round: one object in two places, such as a
     cursor's time, is one value; two equal numbers, strings or booleans may be two)."""
-    read = _parameters(query)
+    sources: list[Any] = []
+    read = _parameters(query, sources)
     if read is None or len(read) != len(params):
         return False
     if any(type(a) is not type(b) or a != b for a, b in zip(read, params, strict=True)):
         return False
     seen: dict[Any, Any] = {}  # a value -> the filter value of its first place
-    for value, source in zip(read, _sources(query), strict=True):
+    for value, source in zip(read, sources, strict=True):
         try:
             if value not in seen:
                 seen[value] = source
@@ -231,21 +236,3 @@ def _reads_as_tortoise_wrote(query: QuerySet[Any], params: list[Any]) -> bool:
         if seen[value] is not source or isinstance(source, (bool, int, str)):
             return False
     return True
-
-
-def _sources(query: QuerySet[Any]) -> list[Any]:
-    """The filter value each parameter of :func:`_parameters` came from, in the same order."""
-    found: list[Any] = []
-
-    def walk(q: Q) -> None:
-        for key, value in q.filters.items():
-            if value is not None and not key.endswith("isnull"):
-                found.append(value)
-        for child in q.children:
-            walk(child)
-
-    for q in query._q_objects:
-        walk(q)
-    if query._limit is not None:
-        found.append(query._limit)
-    return found
