@@ -180,3 +180,67 @@ async def test_a_partial_row_still_hydrates(db):
     assert (found.id, found.email) == (user.id, "partial@example.com")
     assert found._partial is True
     assert isinstance(found.id, uuid.UUID)
+
+
+async def test_rows_read_again_after_the_memos_fill_hydrate_alike(db, monkeypatch):
+    # the texts of UUIDs and timestamps are remembered, bounded; a memo that starts again
+    # while a page is read must not change a value
+    from staffgraph.models import hydration
+
+    monkeypatch.setattr(hydration, "MAX_REMEMBERED", 3)
+    await _fill_every_model()
+    tortoise_init = Model._init_from_db.__func__  # type: ignore[attr-defined]
+    client = connections.get("default")
+    _, rows = await client.execute_query(User.all().order_by("email").sql())
+    for _ in range(3):
+        made = hydrate(User, rows)
+        for row, fast in zip(rows, made, strict=True):
+            _same_instance(fast, tortoise_init(User, **dict(row)))
+        assert len(hydration._uuids) <= 3
+        assert len(hydration._timestamps) <= 3
+    # two instances of one row are two objects, each with its own flags
+    first, again = hydrate(User, rows[:1])[0], hydrate(User, rows[:1])[0]
+    assert first is not again
+    assert first._await_when_save is not again._await_when_save
+
+
+async def test_an_attribute_with_a_descriptor_is_set_through_it(db, monkeypatch):
+    # rows are written into an instance's __dict__ only where object.__setattr__ would do
+    # the same; a descriptor on a column's attribute must see every value
+    from staffgraph.models import hydration
+
+    seen: list[Any] = []
+
+    class Recorded:
+        def __get__(self, instance: Any, owner: Any) -> Any:
+            return self if instance is None else instance.__dict__["phone"]
+
+        def __set__(self, instance: Any, value: Any) -> None:
+            seen.append(value)
+            instance.__dict__["phone"] = value
+
+    await make_user("one@example.com", password=None, phone="+1 555 0101")
+    await make_user("two@example.com", password=None, phone="+1 555 0102")
+    _, rows = await connections.get("default").execute_query(User.all().order_by("email").sql())
+    monkeypatch.setattr(hydration, "_readers", {})
+    monkeypatch.setattr(User, "phone", Recorded(), raising=False)
+    made = hydrate(User, rows)
+    assert seen == ["+1 555 0101", "+1 555 0102"]
+    assert [u.phone for u in made] == seen
+
+
+def test_ids_are_the_uuids_text_whatever_their_kind(monkeypatch):
+    # to_id remembers the text of standard-library UUIDs, bounded; asyncpg's write their own
+    from asyncpg.pgproto import pgproto
+
+    from staffgraph.schema import scalars
+
+    monkeypatch.setattr(scalars, "_texts", {})
+    monkeypatch.setattr(scalars, "MAX_TEXTS", 2)
+    values = [uuid.uuid4() for _ in range(5)]
+    for _ in range(2):
+        for value in values:
+            assert scalars.to_id(value) == str(value)
+            assert scalars.to_id(pgproto.UUID(str(value))) == str(value)
+            assert type(scalars.to_id(value)) is str
+        assert len(scalars._texts) <= 2
