@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from staffgraph.models import AuditAction, AuditEvent, Role, Session, User
@@ -149,7 +150,7 @@ async def test_user_sessions_lists_open_sessions_to_self_and_admin(client):
         {
             "id": _sid(current["accessToken"]),
             "current": True,
-            "userAgent": "python-httpx/0.28.1",
+            "userAgent": f"python-httpx/{httpx.__version__}",
             "ipAddress": "127.0.0.1",
         }
     ]
