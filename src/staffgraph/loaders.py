@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections import defaultdict
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from strawberry.dataloader import DataLoader
+from strawberry.dataloader import AbstractCache, DataLoader
 
 from staffgraph.db_reads import rows_by
 from staffgraph.models import Department, Review, Role, Session, User, UserRole
@@ -65,6 +66,52 @@ async def _sessions_by_user(ids: list[uuid.UUID]) -> list[list[Session]]:
     return [grouped[i] for i in ids]
 
 
+class PrimedRows(AbstractCache[uuid.UUID, User | None]):
+    """The user loader's cache: strawberry's, with the rows of a page primed as they are.
+
+    ``DataLoader.prime`` makes a finished future for each row at once (about 3 us each, a
+    tenth of a 50-user page's resolution); most of a page's rows are never asked for again.
+    Here a primed row waits as it is and gets its future when first asked for.
+    """
+
+    def __init__(self) -> None:
+        self.futures: dict[uuid.UUID, asyncio.Future[User | None]] = {}
+        self.rows: dict[uuid.UUID, User] = {}
+
+    def get(self, key: uuid.UUID) -> asyncio.Future[User | None] | None:
+        """The key's future (made now for a primed row)."""
+        future = self.futures.get(key)
+        if future is None:
+            row = self.rows.pop(key, None)
+            if row is not None:
+                future = self.futures[key] = asyncio.get_running_loop().create_future()
+                future.set_result(row)
+        return future
+
+    def set(self, key: uuid.UUID, value: asyncio.Future[User | None]) -> None:
+        """Remember the key's future (in place of a primed row)."""
+        self.rows.pop(key, None)
+        self.futures[key] = value
+
+    def delete(self, key: uuid.UUID) -> None:
+        """Forget the key."""
+        self.futures.pop(key, None)
+        self.rows.pop(key, None)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self.futures.clear()
+        self.rows.clear()
+
+    def prime(self, users: Iterable[User]) -> None:
+        """What ``DataLoader.prime`` does for each user, keeping what is known already."""
+        futures, rows = self.futures, self.rows
+        for user in users:
+            key = user.id
+            if key not in futures:
+                rows.setdefault(key, user)
+
+
 class Loaders:
     """The loaders of one request; never shared between requests (they cache).
 
@@ -75,7 +122,7 @@ class Loaders:
     @cached_property
     def user(self) -> DataLoader[uuid.UUID, User | None]:
         """Users by id."""
-        return DataLoader(load_fn=_users_by_id)
+        return DataLoader(load_fn=_users_by_id, cache_map=PrimedRows())
 
     @cached_property
     def department(self) -> DataLoader[uuid.UUID, Department | None]:
@@ -123,8 +170,16 @@ class Loaders:
 
     def prime_users(self, users: Iterable[User]) -> None:
         """Seed the user loader with rows already fetched (a page, a mutation result)."""
-        for user in users:
-            self.user.prime(user.id, user)
+        loader = self.user
+        batch = loader.batch
+        if batch is not None and not batch.dispatched and batch.tasks:
+            # keys waiting in a batch not yet sent get these rows: strawberry's own prime
+            for user in users:
+                loader.prime(user.id, user)
+            return
+        cache = loader.cache_map
+        assert isinstance(cache, PrimedRows)
+        cache.prime(users)
 
     def forget_user(self, user_id: uuid.UUID) -> None:
         """Drop what is cached about one user after a write that changed it."""
