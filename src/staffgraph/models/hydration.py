@@ -86,17 +86,22 @@ def _timestamp_converter(field: fields.DatetimeField) -> Converter:
     return convert
 
 
+def uuid_of(text: str) -> uuid.UUID:
+    """The UUID SQLite holds as ``text``, remembered with the rows' own (see the module)."""
+    known = _uuids.get(text)
+    if known is None:
+        known = uuid.UUID(text)
+        _remember(_uuids, text, known)
+    return known
+
+
 def _uuid_converter(field: fields.UUIDField) -> Converter:
     slow = field.to_python_value
 
     def convert(value: Any) -> Any:
         if type(value) is not str:
             return slow(value)  # None, or PostgreSQL's own UUIDs
-        known = _uuids.get(value)
-        if known is None:
-            known = slow(value)
-            _remember(_uuids, value, known)
-        return known
+        return uuid_of(value)  # what UUIDField.to_python_value makes of a text
 
     return convert
 

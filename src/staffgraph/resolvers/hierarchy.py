@@ -6,6 +6,7 @@ import uuid
 
 from tortoise import connections
 
+from staffgraph.models.hydration import uuid_of
 from staffgraph.resolvers.locks import hold_lock
 
 # Both SQLite and PostgreSQL run this recursive CTE. UNION (not UNION ALL) stops a cycle
@@ -25,19 +26,20 @@ async def load_subordinate_ids(manager_id: uuid.UUID) -> frozenset[int]:
     numbers (``UUID.int``): ask ``user_id.int in ids``.
 
     A page as a MANAGER asks about a hundred times; a set of numbers answers in C, where a set of
-    UUIDs calls ``UUID.__hash__`` and ``__eq__`` in Python, and SQLite's text ids become numbers
-    for a fifth of what parsing them into UUIDs costs (bench/README.md, "Paired runs").
+    UUIDs calls ``UUID.__hash__`` and ``__eq__`` in Python. SQLite's text ids are the UUIDs the
+    rows' hydration remembers (the same people's), so most cost a dictionary lookup. The rows
+    are read by position: a dictionary made of each one cost more than the rest of the read.
     Runs on the current connection, so inside a transaction it sees that transaction's writes.
     """
     conn = connections.get("default")
     postgres = conn.capabilities.dialect == "postgres"
     sql = _SUBORDINATES_SQL.format(param="$1" if postgres else "?")
     arg: object = manager_id if postgres else str(manager_id)
-    rows = await conn.execute_query_dict(sql, [arg])
+    _, rows = await conn.execute_query(sql, [arg])
     # asyncpg's UUIDs are uuid.UUIDs already; SQLite's are their text (str(uuid))
     return frozenset(
-        value.int if isinstance(value, uuid.UUID) else int(value.replace("-", ""), 16)
-        for value in (row["id"] for row in rows)
+        value.int if isinstance(value, uuid.UUID) else uuid_of(value).int
+        for value in (row[0] for row in rows)
     )
 
 
