@@ -233,14 +233,15 @@ def test_ids_are_the_uuids_text_whatever_their_kind(monkeypatch):
     # to_id remembers the text of standard-library UUIDs, bounded; asyncpg's write their own
     from asyncpg.pgproto import pgproto
 
-    from staffgraph.schema import scalars
+    from staffgraph import uuid_texts
+    from staffgraph.schema.scalars import to_id
 
-    monkeypatch.setattr(scalars, "_texts", {})
-    monkeypatch.setattr(scalars, "MAX_TEXTS", 2)
+    monkeypatch.setattr(uuid_texts, "_texts", {})
+    monkeypatch.setattr(uuid_texts, "MAX_TEXTS", 2)
     values = [uuid.uuid4() for _ in range(5)]
     for _ in range(2):
         for value in values:
-            assert scalars.to_id(value) == str(value)
-            assert scalars.to_id(pgproto.UUID(str(value))) == str(value)
-            assert type(scalars.to_id(value)) is str
-        assert len(scalars._texts) <= 2
+            assert to_id(value) == str(value)
+            assert to_id(pgproto.UUID(str(value))) == str(value)
+            assert type(to_id(value)) is str
+        assert len(uuid_texts._texts) <= 2

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from starlette.types import Scope
 
 from staffgraph.observability.tracing import trace_id_var
+from staffgraph.uuid_texts import uuid_text
 
 if TYPE_CHECKING:
     from staffgraph.settings import Settings
@@ -233,7 +234,7 @@ def log_access(scope: Scope, status: int, seconds: float) -> None:
         "path": path,
         "status": status,
         "duration_ms": round(seconds * 1000, 2),
-        "user_id": str(viewer.user_id) if viewer is not None else None,
+        "user_id": uuid_text(viewer.user_id) if viewer is not None else None,
         "operation": state.get("graphql_operation"),
         "client_ip": state.get("client_ip"),
     }
