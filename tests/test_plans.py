@@ -266,9 +266,19 @@ async def _later(value: Any) -> Any:
     return value
 
 
+#: the strawberry ``Info`` of every call of ``Thing.label``'s business resolver
+LABEL_INFOS: list[Any] = []
+
+
+def _label(root: Any, info: strawberry.Info) -> str | None:
+    LABEL_INFOS.append(info)
+    return root.secret  # type: ignore[no-any-return]
+
+
 @strawberry.type
 class Thing:
     name: str = guarded(ANYONE, "Non-null, sometimes null.", attr="name")
+    label: str | None = guarded(p.HR, "A guarded resolver.", resolver=_label)
     secret: str = guarded(p.HR, "Non-null and guarded.", attr="secret")
     maybe: str | None = guarded(p.HR, "Nullable and guarded.", attr="secret")
 
@@ -338,6 +348,7 @@ SMALL_QUERIES = [
     "{ strictHolder { strict { slowName } } numbers }",
     "{ strictHolder { thing { name } } }",
     "{ broken holder { thing { __typename maybe } } }",
+    "{ holder { things { label } thing { label name } } }",
 ]
 
 
@@ -360,3 +371,43 @@ async def test_nulls_and_denials_propagate_as_in_graphql_core(app, roles, query)
     assert _answer(SimpleNamespace(data=data, errors=errors)) == expected
     if not roles:
         assert expected["errors"], "each query meets a denial or a null"
+
+
+async def test_an_allowed_resolver_is_called_with_one_info_per_field_and_request(app):
+    """Where the roles settle a guarded resolver's rule, the plan calls the business resolver
+    itself, with one ``Info`` for every object of a field; where they do not, the guard runs
+    and denies as ever, and the resolver is never called."""
+    schema = strawberry.Schema(
+        query=ThingQuery, execution_context_class=StrawberryGraphQLCoreExecutionContext
+    )
+    install_guards(schema)
+    query = "{ holder { things { label } strict { label } } }"
+    plan = compile_plan(schema._schema, parse(query), None)
+    assert plan is not None
+    for roles in (frozenset({p.Role.HR}), frozenset({p.Role.MANAGER})):
+        viewer = Viewer(uuid.UUID(int=1), uuid.UUID(int=2), roles)
+
+        def context(viewer: Viewer = viewer) -> Context:
+            return Context(services=app.state.services, loaders=Loaders(), viewer=viewer)
+
+        LABEL_INFOS.clear()
+        expected = _answer(await schema.execute(query, context_value=context()))
+        # graphql-core: an info for every call
+        assert len({id(info) for info in LABEL_INFOS}) == len(LABEL_INFOS)
+        LABEL_INFOS.clear()
+        data, errors = await run_plan(plan, context())
+        assert _answer(SimpleNamespace(data=data, errors=errors)) == expected
+        if p.Role.HR in roles:
+            assert data == {
+                "holder": {
+                    "things": [{"label": v} for v in ("s", "t", None)],
+                    "strict": [{"label": v} for v in ("s", "t", None)],
+                }
+            }
+            assert len(LABEL_INFOS) == 6
+            assert len({id(info) for info in LABEL_INFOS}) == 2
+            assert all(info.context is LABEL_INFOS[0].context for info in LABEL_INFOS)
+        else:
+            assert LABEL_INFOS == []
+            assert {e["message"] for e in expected["errors"]} == {"Not allowed: label requires HR"}
+            assert len(expected["errors"]) == 6

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 MAX_AUDITED_DENIALS_PER_REQUEST = 10
 #: the key of a field's :class:`Guard` in its strawberry metadata
 GUARD_KEY = "staffgraph.guard"
+#: the key, on a resolver :func:`~staffgraph.permissions.install.install_guards` installed,
+#: of the function that makes its business resolver's strawberry ``Info``
+INFO_MAKER_KEY = "staffgraph.make_info"
 
 # The rules an ``on_target`` mutation's resolver checked with require(), to prove it did.
 _target_checks: ContextVar[list[Rule] | None] = ContextVar("target_checks", default=None)

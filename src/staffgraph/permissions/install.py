@@ -18,7 +18,7 @@ from graphql import GraphQLObjectType, GraphQLResolveInfo
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
-from staffgraph.permissions.guard import GUARD_KEY, Guard, direct_resolver
+from staffgraph.permissions.guard import GUARD_KEY, INFO_MAKER_KEY, Guard, direct_resolver
 
 
 def guard_of(graphql_field: Any) -> Guard | None:
@@ -51,9 +51,13 @@ def install_guards(schema: strawberry.Schema) -> int:
         if graphql_field.subscribe is not None:
             continue  # its resolver is the event stream, not the value of each event
         definition = graphql_field.extensions[GraphQLCoreConverter.DEFINITION_BACKREF]
-        resolve = direct_resolver(guard, _info_maker(info_class, definition))
+        make_info = _info_maker(info_class, definition)
+        resolve = direct_resolver(guard, make_info)
         # lets the schema tests prove the resolver graphql-core runs is this guard's
         resolve.__dict__.setdefault(GUARD_KEY, guard)
+        if guard.resolver is not None:
+            # lets a plan call the business resolver itself where the roles allow
+            resolve.__dict__[INFO_MAKER_KEY] = make_info
         graphql_field.resolve = resolve
         installed += 1
     return installed

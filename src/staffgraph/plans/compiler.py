@@ -51,7 +51,15 @@ from graphql.pyutils import Path
 from staffgraph.documents.syntax import nodes
 from staffgraph.models import Role
 from staffgraph.permissions.guard import Guard
-from staffgraph.plans.readers import Reader, attribute_guard, guarded_reader, plain_reader
+from staffgraph.plans.readers import (
+    Reader,
+    ResolverGuard,
+    allowed_call,
+    attribute_guard,
+    guarded_reader,
+    plain_reader,
+    resolver_guard,
+)
 
 #: scalars whose output coercion returns a ``str`` unchanged
 STRING_SCALARS = (GraphQLString, GraphQLID)
@@ -87,6 +95,9 @@ class ObjectShape:
 
 
 Shape = LeafShape | ListShape | ObjectShape
+#: each field's resolver, by index, and where it takes strawberry's ``Info``: the field's
+#: index and the maker of that ``Info`` from graphql-core's
+Calls = tuple[list[Callable[..., Any]], list[tuple[int, Callable[[Any], Any]]]]
 
 
 @dataclass(slots=True)
@@ -119,6 +130,9 @@ class FieldPlan:
     dynamic: bool = False
     #: the guard of a guarded attribute (read directly for roles its rule allows)
     guard: Guard | None = None
+    #: the guard of a guarded resolver without arguments, and its ``Info`` maker (its
+    #: business resolver called directly for roles its rule allows)
+    resolver_guard: ResolverGuard | None = None
 
 
 @dataclass(slots=True)
@@ -147,6 +161,8 @@ class Plan:
     selected: frozenset[str]
     #: per set of roles (None: anonymous), each field's attribute read, or None to resolve it
     readers: dict[frozenset[Role] | None, list[Reader | None]] = field(default_factory=dict)
+    #: per set of roles, what :meth:`calls_for` answers
+    calls: dict[frozenset[Role] | None, Calls] = field(default_factory=dict)
 
     def readers_for(self, roles: frozenset[Role] | None) -> list[Reader | None]:
         """What a viewer with ``roles`` reads directly, indexed like the plan's fields."""
@@ -160,6 +176,25 @@ class Plan:
                 else None
                 for f in self.fields
             ]
+        return found
+
+    def calls_for(self, roles: frozenset[Role] | None) -> Calls:
+        """What a viewer with ``roles`` calls for each field without a direct read, as
+        ``(root, info)``: its business resolver where the rule allows (with strawberry's
+        ``Info``, made by the maker given with its index), else the field's resolver (with
+        graphql-core's info)."""
+        found = self.calls.get(roles)
+        if found is None:
+            resolves: list[Callable[..., Any]] = []
+            makers: list[tuple[int, Callable[[Any], Any]]] = []
+            for f in self.fields:
+                call = allowed_call(f.resolver_guard, roles) if f.resolver_guard else None
+                if call is None:
+                    resolves.append(f.resolve)
+                else:
+                    resolves.append(call[0])
+                    makers.append((f.index, call[1]))
+            found = self.calls[roles] = (resolves, makers)
         return found
 
 
@@ -287,6 +322,7 @@ class _Compiler:
                 info_path=field_path,
                 plain=plain_reader(field_def),
                 guard=attribute_guard(field_def.resolve),
+                resolver_guard=None if field_def.args else resolver_guard(field_def.resolve),
                 dynamic=dynamic,
             )
             self.fields.append(plan)

@@ -84,7 +84,17 @@ _resolve_info: Any = ResolveInfo
 class _Run:
     """One execution of a plan: the request's infos, the errors so far, what waits."""
 
-    __slots__ = ("args", "dead", "errors", "infos", "readers", "variables", "waiting")
+    __slots__ = (
+        "args",
+        "call_infos",
+        "calls",
+        "dead",
+        "errors",
+        "infos",
+        "readers",
+        "variables",
+        "waiting",
+    )
 
     def __init__(
         self, plan: Plan, context: Any, root_value: Any, variables: VariableValues | None
@@ -113,7 +123,15 @@ class _Run:
             for f in plan.fields
         ]
         viewer = getattr(context, "viewer", None)
-        self.readers = plan.readers_for(viewer.roles if viewer is not None else None)
+        roles = viewer.roles if viewer is not None else None
+        self.readers = plan.readers_for(roles)
+        self.calls, makers = plan.calls_for(roles)
+        #: what each field's call takes: graphql-core's info, or strawberry's made from it
+        self.call_infos = self.infos
+        if makers:
+            self.call_infos = list(self.infos)
+            for index, make_info in makers:
+                self.call_infos[index] = make_info(self.infos[index])
         #: the arguments of fields that use variables, by field index, once worked out (an
         #: exception: the field fails wherever it is asked, as under graphql-core)
         self.args: dict[int, dict[str, Any] | Exception] = {}
@@ -130,7 +148,7 @@ class _Run:
         without the object)."""
         result: dict[str, Any] = {}
         frame: Frame = (*position, result)
-        infos, readers = self.infos, self.readers
+        infos, readers, calls, call_infos = self.infos, self.readers, self.calls, self.call_infos
         for f in selection.fields:
             key = f.key
             if f.typename is not None:
@@ -147,7 +165,7 @@ class _Run:
                 elif f.dynamic:
                     value = f.resolve(source, infos[f.index], **self.arguments(f))
                 else:
-                    value = f.resolve(source, infos[f.index])
+                    value = calls[f.index](source, call_infos[f.index])
                 kind = type(value)
                 # most of a response: a leaf with a plain value, completed here
                 if kind is str and f.strings_as_is:
