@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import subprocess
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -164,6 +165,43 @@ def test_redactor_patterns_and_known_secrets() -> None:
     for secret in ("abcdefghijklmnop", jwt, "$2b$12$", "pa55word", "s3cr3t-value-1234"):
         assert secret not in cleaned
     assert "db:5432/x" in cleaned
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "auth=BEARER abcdefghijklmnop",
+        "auth=BaSiC abcdefghijklmnop",
+        # letters a case-blind match folds into "basic" and "bearer": not ASCII, so the
+        # lowered text does not hold the word, yet the pattern redacts
+        "auth=ba\u017fic abcdefghijklmnop",
+        "auth=bas\u0131c abcdefghijklmnop é",
+        "key=\u212a auth=bearer abcdefghijklmnop",
+    ],
+)
+def test_an_authorization_value_is_redacted_however_it_is_spelled(text: str) -> None:
+    cleaned = Redactor()(text)
+    assert "abcdefghijklmnop" not in cleaned
+    assert cleaned.endswith("[redacted]" + (" é" if text.endswith("é") else ""))
+
+
+def test_a_line_is_the_text_json_dumps_gives() -> None:
+    class Odd:
+        def __str__(self) -> str:
+            return "odd \u00e9"
+
+    entries: list[dict[str, Any]] = [
+        {"message": 'é \ud800 \u2028 "quoted" \\ \n\t', "n": 1, "f": 0.1, "big": 10**30},
+        {"nested": {"list": [1, None, True, 1.5e300, "x"], "empty": {}}, "odd": Odd()},
+        {"nan": float("nan"), "inf": float("-inf"), "uuid": uuid.UUID(int=7)},
+    ]
+    formatter = JsonFormatter()
+    for extras in entries:
+        line = formatter.render(0.0, "INFO", "tests", "m", extras)
+        expected = {"time": "1970-01-01T00:00:00.000+00:00", "level": "INFO", "logger": "tests"}
+        expected |= {"message": "m", **extras}
+        assert line == json.dumps(expected, default=str, ensure_ascii=True)
+        assert line.isascii()
 
 
 def test_json_formatter_one_line_with_extras_and_exception() -> None:

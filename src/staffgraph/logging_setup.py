@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import json.encoder
 import logging
 import re
 import sys
@@ -42,7 +43,7 @@ _REDACTED = "[redacted]"
 #: pattern that redacts): the cheap test runs first, so a line without any hint of a secret
 #: (nearly every line, the access lines above all) costs a few substring tests
 _PATTERNS: tuple[tuple[str | re.Pattern[str], re.Pattern[str]], ...] = (
-    # Authorization header values
+    # Authorization header values (see _AUTHORIZATION_HINT)
     (
         re.compile(r"(?i)bearer|basic"),
         re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"),
@@ -63,6 +64,38 @@ _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {
 }
 
 
+#: the first pattern's hint: in ASCII text (every JSON line, written with ensure_ascii) a
+#: case-blind regular expression finds it where the lowered text holds either word, at a
+#: fifth of the cost; other text may hold letters that fold into these words (U+017F, U+0131)
+_AUTHORIZATION_HINT = _PATTERNS[0][0]
+#: one JSON line's encoder, as ``json.dumps(entry, default=str, ensure_ascii=True)`` makes it
+#: for every call (see :func:`_dumps`)
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_line_encoder = (
+    _c_make_encoder(
+        None, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
+    )
+    if _c_make_encoder is not None
+    else None
+)
+
+
+def _dumps(entry: dict[str, Any]) -> str:
+    """``json.dumps(entry, default=str, ensure_ascii=True)``, the same text, with its C encoder
+    made once rather than per line. Without the check for circular references: a log entry is
+    made of plain values, and a circular one fails all the same (RecursionError)."""
+    if _line_encoder is None:
+        return json.dumps(entry, default=str, ensure_ascii=True)
+    return "".join(_line_encoder(entry, 0))
+
+
+def _mentions_authorization(text: str) -> bool:
+    if text.isascii():
+        lowered = text.lower()
+        return "bearer" in lowered or "basic" in lowered
+    return _AUTHORIZATION_HINT.search(text) is not None  # type: ignore[union-attr]
+
+
 class Redactor:
     """Replaces secrets in text: the patterns above plus known secret values."""
 
@@ -74,7 +107,13 @@ class Redactor:
         for secret in self.secrets:
             text = text.replace(secret, _REDACTED)
         for hint, pattern in _PATTERNS:
-            if hint in text if isinstance(hint, str) else hint.search(text):
+            if (
+                hint in text
+                if isinstance(hint, str)
+                else _mentions_authorization(text)
+                if hint is _AUTHORIZATION_HINT
+                else hint.search(text)
+            ):
                 text = pattern.sub(_REDACTED, text)
         return text
 
@@ -129,7 +168,7 @@ class JsonFormatter(logging.Formatter):
         elif stack:
             entry["stack"] = stack
         # ensure_ascii: a lone surrogate from a client can never break the log stream
-        return self.redactor(json.dumps(entry, default=str, ensure_ascii=True))
+        return self.redactor(_dumps(entry))
 
 
 def settings_secrets(settings: Settings) -> list[str]:
