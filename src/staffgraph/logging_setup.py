@@ -19,6 +19,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
@@ -39,13 +40,28 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 _REDACTED = "[redacted]"
-#: (a literal every match contains, or a pattern every match contains a match of; the
+#: any spelling of the words an authorization value follows, as a case-blind match finds them
+_AUTHORIZATION_WORDS = re.compile(r"(?i)bearer|basic")
+
+
+def _mentions_authorization(text: str) -> bool:
+    """Whether ``text`` holds what :data:`_AUTHORIZATION_WORDS` finds. In ASCII text (every
+    JSON line, written with ensure_ascii) that is the lowered text holding either word, at a
+    fifth of the expression's cost; other text may hold letters that fold into these words
+    (U+017F, U+0131), so it goes through the expression."""
+    if text.isascii():
+        lowered = text.lower()
+        return "bearer" in lowered or "basic" in lowered
+    return _AUTHORIZATION_WORDS.search(text) is not None
+
+
+#: (a literal every match contains, or a test that every text holding a match passes; the
 #: pattern that redacts): the cheap test runs first, so a line without any hint of a secret
 #: (nearly every line, the access lines above all) costs a few substring tests
-_PATTERNS: tuple[tuple[str | re.Pattern[str], re.Pattern[str]], ...] = (
-    # Authorization header values (see _AUTHORIZATION_HINT)
+_PATTERNS: tuple[tuple[str | Callable[[str], bool], re.Pattern[str]], ...] = (
+    # Authorization header values
     (
-        re.compile(r"(?i)bearer|basic"),
+        _mentions_authorization,
         re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"),
     ),
     # JWTs (header.payload.signature, base64url)
@@ -64,10 +80,6 @@ _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {
 }
 
 
-#: the first pattern's hint: in ASCII text (every JSON line, written with ensure_ascii) a
-#: case-blind regular expression finds it where the lowered text holds either word, at a
-#: fifth of the cost; other text may hold letters that fold into these words (U+017F, U+0131)
-_AUTHORIZATION_HINT = _PATTERNS[0][0]
 #: one JSON line's encoder, as ``json.dumps(entry, default=str, ensure_ascii=True)`` makes it
 #: for every call (see :func:`_dumps`)
 _c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
@@ -89,13 +101,6 @@ def _dumps(entry: dict[str, Any]) -> str:
     return "".join(_line_encoder(entry, 0))
 
 
-def _mentions_authorization(text: str) -> bool:
-    if text.isascii():
-        lowered = text.lower()
-        return "bearer" in lowered or "basic" in lowered
-    return _AUTHORIZATION_HINT.search(text) is not None  # type: ignore[union-attr]
-
-
 class Redactor:
     """Replaces secrets in text: the patterns above plus known secret values."""
 
@@ -107,13 +112,7 @@ class Redactor:
         for secret in self.secrets:
             text = text.replace(secret, _REDACTED)
         for hint, pattern in _PATTERNS:
-            if (
-                hint in text
-                if isinstance(hint, str)
-                else _mentions_authorization(text)
-                if hint is _AUTHORIZATION_HINT
-                else hint.search(text)
-            ):
+            if hint in text if isinstance(hint, str) else hint(text):
                 text = pattern.sub(_REDACTED, text)
         return text
 
