@@ -315,11 +315,34 @@ class Holder:
         return [_later(thing) for thing in self.things]  # type: ignore[attr-defined,misc]
 
 
+class CountedRow:
+    """A row met at several places of one answer, counting the reads of its name."""
+
+    def __init__(self, name: str | None, secret: str | None) -> None:
+        self._name = name
+        self.secret = secret
+        self.reads = 0
+
+    @property
+    def name(self) -> str | None:
+        self.reads += 1
+        return self._name
+
+
+#: the rows ``repeated`` answers, each at several places
+REPEATED = {"a": CountedRow("a", "s"), "b": CountedRow(None, "t")}
+
+
 @strawberry.type
 class ThingQuery:
     @strawberry.field
     def holder(self) -> Holder | None:
         return HolderRow()  # type: ignore[return-value]
+
+    @strawberry.field
+    def repeated(self) -> list[Thing | None]:
+        a, b = REPEATED["a"], REPEATED["b"]
+        return [a, b, a, b, a]  # type: ignore[list-item]
 
     @strawberry.field
     def strict_holder(self) -> Holder:
@@ -349,6 +372,8 @@ SMALL_QUERIES = [
     "{ strictHolder { thing { name } } }",
     "{ broken holder { thing { __typename maybe } } }",
     "{ holder { things { label } thing { label name } } }",
+    "{ repeated { name maybe __typename } holder { things { name } } }",
+    "{ repeated { name label } }",
 ]
 
 
@@ -411,3 +436,45 @@ async def test_an_allowed_resolver_is_called_with_one_info_per_field_and_request
             assert LABEL_INFOS == []
             assert {e["message"] for e in expected["errors"]} == {"Not allowed: label requires HR"}
             assert len(expected["errors"]) == 6
+
+
+@pytest.mark.parametrize("roles", [frozenset(), frozenset({p.Role.HR})])
+async def test_an_object_met_again_is_answered_once_unless_it_failed(app, roles):
+    """An object met at several places of one answer (the manager of fifty people), under a
+    selection whose fields the viewer's roles let the plan read directly, is read once per
+    request; one whose answer had an error is answered again at each place, with its error at
+    each path, and where a rule must be checked on the object it is checked every time."""
+    schema = strawberry.Schema(
+        query=ThingQuery, execution_context_class=StrawberryGraphQLCoreExecutionContext
+    )
+    install_guards(schema)
+    query = "{ repeated { name maybe } }"
+    plan = compile_plan(schema._schema, parse(query), None)
+    assert plan is not None
+    viewer = Viewer(uuid.UUID(int=1), uuid.UUID(int=2), roles)
+
+    def context() -> Context:
+        return Context(services=app.state.services, loaders=Loaders(), viewer=viewer)
+
+    for row in REPEATED.values():
+        row.reads = 0
+    expected = _answer(await schema.execute(query, context_value=context()))
+    assert [REPEATED["a"].reads, REPEATED["b"].reads] == [3, 2]  # graphql-core: every place
+    for row in REPEATED.values():
+        row.reads = 0
+    data, errors = await run_plan(plan, context())
+    assert _answer(SimpleNamespace(data=data, errors=errors)) == expected
+    # the second row's name is null on a non-null field: its error at both of its places
+    assert [e["path"] for e in expected["errors"] if "non-nullable" in e["message"]] == [
+        ["repeated", 1, "name"],
+        ["repeated", 3, "name"],
+    ]
+    assert REPEATED["b"].reads == 2
+    if p.Role.HR in roles:
+        assert expected["data"]["repeated"][0] == {"name": "a", "maybe": "s"}
+        assert REPEATED["a"].reads == 1
+    else:
+        # ``maybe`` is denied: its guard runs and reports at each of the three places
+        denials = [e["path"] for e in expected["errors"] if e["message"].startswith("Not allowed")]
+        assert denials == [["repeated", i, "maybe"] for i in (0, 2, 4)]
+        assert REPEATED["a"].reads == 3

@@ -163,6 +163,8 @@ class Plan:
     readers: dict[frozenset[Role] | None, list[Reader | None]] = field(default_factory=dict)
     #: per set of roles, what :meth:`calls_for` answers
     calls: dict[frozenset[Role] | None, Calls] = field(default_factory=dict)
+    #: per set of roles, what :meth:`shared_for` answers
+    shared: dict[frozenset[Role] | None, frozenset[int]] = field(default_factory=dict)
 
     def readers_for(self, roles: frozenset[Role] | None) -> list[Reader | None]:
         """What a viewer with ``roles`` reads directly, indexed like the plan's fields."""
@@ -176,6 +178,37 @@ class Plan:
                 else None
                 for f in self.fields
             ]
+        return found
+
+    def shared_for(self, roles: frozenset[Role] | None) -> frozenset[int]:
+        """The selections (by ``id``) whose answer for a viewer with ``roles`` is the same
+        wherever one object meets them: every field a leaf read directly (a plain attribute, or
+        a guarded one the roles settle) or ``__typename``. Nothing of theirs checks a rule,
+        calls a resolver or waits, so an object met again (the manager of fifty people) is
+        answered once per request (see ``_Run.complete``)."""
+        found = self.shared.get(roles)
+        if found is None:
+            readers = self.readers_for(roles)
+            found = self.shared[roles] = frozenset(
+                id(selection)
+                for selection in self.selections()
+                if all(
+                    f.typename is not None
+                    or (readers[f.index] is not None and isinstance(f.shape, LeafShape))
+                    for f in selection.fields
+                )
+            )
+        return found
+
+    def selections(self) -> list[ObjectPlan]:
+        """Every selection of the plan, the root's first."""
+        found = [self.root]
+        for f in self.fields:
+            shape = f.shape
+            while isinstance(shape, ListShape):
+                shape = shape.item
+            if isinstance(shape, ObjectShape):
+                found.append(shape.selection)
         return found
 
     def calls_for(self, roles: frozenset[Role] | None) -> Calls:

@@ -92,6 +92,8 @@ class _Run:
         "errors",
         "infos",
         "readers",
+        "shareable",
+        "shared",
         "variables",
         "waiting",
     )
@@ -126,6 +128,10 @@ class _Run:
         roles = viewer.roles if viewer is not None else None
         self.readers = plan.readers_for(roles)
         self.calls, makers = plan.calls_for(roles)
+        self.shareable = plan.shared_for(roles)
+        #: answers of shareable selections, by (selection, object) ids, with the object (kept
+        #: alive here so that no other object takes its id)
+        self.shared: dict[tuple[int, int], tuple[Any, dict[str, Any]]] = {}
         #: what each field's call takes: graphql-core's info, or strawberry's made from it
         self.call_infos = self.infos
         if makers:
@@ -239,11 +245,24 @@ class _Run:
             return self._list(f, shape, value, chain, position)
         assert isinstance(shape, ObjectShape)
         selection = shape.selection
+        key = (id(selection), id(value))
+        if key[0] in self.shareable:
+            found = self.shared.get(key)
+            if found is not None:
+                return found[1]
         if selection.is_type_of is not None and not selection.is_type_of(
             value, self.infos[f.index]
         ):
             raise invalid_return_type_error(shape.object_type, value, f.field_details)
-        return self.select(selection, value, chain, position)
+        if key[0] not in self.shareable:
+            return self.select(selection, value, chain, position)
+        errors, waiting = len(self.errors), len(self.waiting)
+        answer = self.select(selection, value, chain, position)
+        # an answer with an error of its own is answered again where the object is met again,
+        # for that error at each path (an answer that waits cannot be: its fields are leaves)
+        if len(self.errors) == errors and len(self.waiting) == waiting:
+            self.shared[key] = (value, answer)
+        return answer
 
     def _list(
         self,
