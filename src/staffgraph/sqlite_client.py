@@ -64,6 +64,9 @@ class ImmediateSqliteClient(SqliteClient):
     reads here are bounded (pages of at most 100 rows, batches by key).
     """
 
+    #: reads outside a transaction run on the event loop's thread, without waiting
+    reads_on_the_loop = True
+
     async def create_connection(self, with_db: bool) -> None:
         """Tortoise's connection, usable from the event loop's thread too."""
         if not self._connection:

@@ -32,7 +32,7 @@ async def _me(info: Info) -> User | None:
         if info.context.auth_error is not None:
             raise Unauthenticated("Authentication required", reason=info.context.auth_error)
         return None
-    return await directory.get_user(info.context, viewer_id)  # type: ignore[return-value]
+    return await directory.get_viewer_user(info.context, viewer_id)  # type: ignore[return-value]
 
 
 async def _user(info: Info, id: strawberry.ID) -> User | None:
