@@ -382,8 +382,8 @@ def schema_endpoint(sdl: str, policy: str) -> Callable[[Request], Awaitable[Resp
 #: their values); with a young collection every 700 of them, each collection walks what the
 #: requests in progress still hold, and promotes it for older collections to walk again.
 #: Collecting young objects every 50,000 allocations, the middle generation every 20 young
-#: collections and the oldest every 100 of those cost 7% less CPU for ``me`` and 7-16% less for
-#: the 50-user page (bench/README.md, "The collector").
+#: collections and the oldest every 100 of those cost 7% less CPU for ``me`` and 5-16% less for
+#: the 50-user page (bench/README.md, "Shared answers, `me` read at once, the collector").
 COLLECTOR_THRESHOLDS = (50_000, 20, 100)
 
 

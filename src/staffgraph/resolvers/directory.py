@@ -81,7 +81,7 @@ async def get_viewer_user(ctx: Context, user_id: uuid.UUID) -> User | None:
 
     A connection that reads on the event loop's own thread (SQLite's,
     :attr:`~staffgraph.sqlite_client.ImmediateSqliteClient.reads_on_the_loop`) keeps the
-    loader's batch: there ``me`` cost 3-4.5% more CPU read at once (bench/README.md), where
+    loader's batch: there ``me`` cost 2.4-4.5% more CPU read at once (bench/README.md), where
     PostgreSQL's cost 5% less.
     """
     if getattr(User._choose_db(), "reads_on_the_loop", False):
