@@ -29,7 +29,7 @@ from staffgraph.models import AuditAction, AuditEvent
 from staffgraph.permissions import ANYONE, guarded
 from staffgraph.permissions import policy as p
 from staffgraph.permissions.install import install_guards
-from staffgraph.plans.compiler import compile_plan
+from staffgraph.plans.compiler import Plan, compile_plan
 from staffgraph.plans.runner import run_plan
 from staffgraph.schema import build_schema, planned
 from tests.conftest import gql
@@ -377,21 +377,28 @@ SMALL_QUERIES = [
 ]
 
 
-@pytest.mark.parametrize("roles", [frozenset(), frozenset({p.Role.HR})])
-@pytest.mark.parametrize("query", SMALL_QUERIES)
-async def test_nulls_and_denials_propagate_as_in_graphql_core(app, roles, query):
+def _guarded_things(query: str) -> tuple[strawberry.Schema, Plan]:
+    """The small schema with its guards installed (run by graphql-core), and ``query``'s plan
+    on it."""
     schema = strawberry.Schema(
         query=ThingQuery, execution_context_class=StrawberryGraphQLCoreExecutionContext
     )
     install_guards(schema)
+    plan = compile_plan(schema._schema, parse(query), None)
+    assert plan is not None
+    return schema, plan
+
+
+@pytest.mark.parametrize("roles", [frozenset(), frozenset({p.Role.HR})])
+@pytest.mark.parametrize("query", SMALL_QUERIES)
+async def test_nulls_and_denials_propagate_as_in_graphql_core(app, roles, query):
+    schema, plan = _guarded_things(query)
     viewer = Viewer(uuid.UUID(int=1), uuid.UUID(int=2), roles)
 
     def context() -> Context:
         return Context(services=app.state.services, loaders=Loaders(), viewer=viewer)
 
     expected = _answer(await schema.execute(query, context_value=context()))
-    plan = compile_plan(schema._schema, parse(query), None)
-    assert plan is not None
     data, errors = await run_plan(plan, context())
     assert _answer(SimpleNamespace(data=data, errors=errors)) == expected
     if not roles:
@@ -402,13 +409,8 @@ async def test_an_allowed_resolver_is_called_with_one_info_per_field_and_request
     """Where the roles settle a guarded resolver's rule, the plan calls the business resolver
     itself, with one ``Info`` for every object of a field; where they do not, the guard runs
     and denies as ever, and the resolver is never called."""
-    schema = strawberry.Schema(
-        query=ThingQuery, execution_context_class=StrawberryGraphQLCoreExecutionContext
-    )
-    install_guards(schema)
     query = "{ holder { things { label } strict { label } } }"
-    plan = compile_plan(schema._schema, parse(query), None)
-    assert plan is not None
+    schema, plan = _guarded_things(query)
     for roles in (frozenset({p.Role.HR}), frozenset({p.Role.MANAGER})):
         viewer = Viewer(uuid.UUID(int=1), uuid.UUID(int=2), roles)
 
@@ -444,13 +446,8 @@ async def test_an_object_met_again_is_answered_once_unless_it_failed(app, roles)
     selection whose fields the viewer's roles let the plan read directly, is read once per
     request; one whose answer had an error is answered again at each place, with its error at
     each path, and where a rule must be checked on the object it is checked every time."""
-    schema = strawberry.Schema(
-        query=ThingQuery, execution_context_class=StrawberryGraphQLCoreExecutionContext
-    )
-    install_guards(schema)
     query = "{ repeated { name maybe } }"
-    plan = compile_plan(schema._schema, parse(query), None)
-    assert plan is not None
+    schema, plan = _guarded_things(query)
     viewer = Viewer(uuid.UUID(int=1), uuid.UUID(int=2), roles)
 
     def context() -> Context:
