@@ -198,10 +198,32 @@ async def test_rows_read_again_after_the_memos_fill_hydrate_alike(db, monkeypatc
             _same_instance(fast, tortoise_init(User, **dict(row)))
         assert len(hydration._uuids) <= 3
         assert len(hydration._timestamps) <= 3
+        assert len(hydration._moments) <= 3
     # two instances of one row are two objects, each with its own flags
     first, again = hydrate(User, rows[:1])[0], hydrate(User, rows[:1])[0]
     assert first is not again
     assert first._await_when_save is not again._await_when_save
+
+
+async def test_a_timestamp_read_again_is_the_value_made_of_it_before(db, monkeypatch):
+    # a directory reads the same rows again and again: on either database (SQLite's texts,
+    # PostgreSQL's own timestamps) a row's timestamps read again are the values made before,
+    # each as Tortoise makes it, and a column never set stays None
+    from staffgraph.models import hydration
+
+    for memo in ("_uuids", "_timestamps", "_moments"):
+        monkeypatch.setattr(hydration, memo, {})
+    await make_user("again@example.com", password=None)
+    tortoise_init = Model._init_from_db.__func__  # type: ignore[attr-defined]
+    _, rows = await connections.get("default").execute_query(User.all().sql())
+    [first] = hydrate(User, rows)
+    [again] = hydrate(User, rows)
+    assert first is not again
+    assert again.created_at is first.created_at
+    assert again.updated_at is first.updated_at
+    assert first.last_login_at is None
+    assert again.last_login_at is None
+    _same_instance(again, tortoise_init(User, **dict(rows[0])))
 
 
 async def test_an_attribute_with_a_descriptor_is_set_through_it(db, monkeypatch):

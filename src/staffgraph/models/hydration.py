@@ -15,6 +15,8 @@ both databases.
 SQLite's rows hold UUIDs and timestamps as text, and a directory reads the same rows again and
 again: each text's value (an immutable ``uuid.UUID`` or ``datetime``) is remembered, bounded,
 so a known id costs a dictionary lookup instead of a parse (about 1 us each, three per user).
+PostgreSQL's timestamps arrive as ``datetime`` in UTC, and each is remembered the same way with
+its time in Tortoise's default zone: a lookup instead of ``astimezone`` (2% of a page).
 The rows of one statement then hydrate through a function written for its (model, columns),
 which sets each attribute by its position without a call per column.
 """
@@ -47,24 +49,33 @@ MAX_REMEMBERED = 16_384
 _uuids: dict[str, uuid.UUID] = {}
 #: SQLite's text of a timestamp -> the aware ``datetime`` Tortoise makes of it
 _timestamps: dict[str, datetime] = {}
+#: PostgreSQL's aware timestamp (in UTC) -> the same instant in Tortoise's default zone
+_moments: dict[datetime, datetime] = {}
 
 
-def _remember(memo: dict[str, Any], text: str, value: Any) -> None:
+def _remember(memo: dict[Any, Any], read: Any, value: Any) -> None:
     if len(memo) >= MAX_REMEMBERED:
         memo.clear()  # a directory larger than the memo pays the parse again, nothing more
-    memo[text] = value
+    memo[read] = value
 
 
 def _timestamp_converter(field: fields.DatetimeField) -> Converter:
     slow = field.to_python_value
 
     def convert(value: Any) -> Any:
+        if value is None:
+            return None  # a column never set (last_login_at): Tortoise leaves it None
         kind = type(value)
         if kind is datetime and get_use_tz():
             # PostgreSQL's own timestamps: Tortoise's branch for them, without its detours
             if value.utcoffset() is None:
                 return make_aware(value)
-            return value.astimezone(get_default_timezone())
+            moved = _moments.get(value)
+            if moved is None:
+                # equal aware values are one instant, which has one time in the default zone
+                moved = value.astimezone(get_default_timezone())
+                _remember(_moments, value, moved)
+            return moved
         if kind is not str or not get_use_tz():
             return slow(value)
         known = _timestamps.get(value)
@@ -99,9 +110,11 @@ def _uuid_converter(field: fields.UUIDField) -> Converter:
     slow = field.to_python_value
 
     def convert(value: Any) -> Any:
-        if type(value) is not str:
-            return slow(value)  # None, or PostgreSQL's own UUIDs
-        return uuid_of(value)  # what UUIDField.to_python_value makes of a text
+        if type(value) is str:
+            return uuid_of(value)  # what UUIDField.to_python_value makes of a text
+        if value is None or isinstance(value, uuid.UUID):
+            return value  # PostgreSQL's own UUIDs, as UUIDField.to_python_value leaves them
+        return slow(value)
 
     return convert
 
