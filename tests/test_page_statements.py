@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 from pypika_tortoise.queries import QueryBuilder
+from tortoise import connections
 from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
 
 from staffgraph import db_reads
 from staffgraph.db_reads import models_of
-from staffgraph.models import Department, User
-from tests.conftest import make_user
+from staffgraph.models import Department, Role, User
+from tests.conftest import ON_POSTGRES, gql, make_user, token_for
 
 
 @pytest.fixture
@@ -130,3 +132,73 @@ async def test_a_cached_statement_sees_new_rows_and_other_values(db: Any, built:
     assert {u.id for u in await models_of(query.all())} == before | {newcomer.id}
     assert await models_of(User.filter(department_id=other.id).order_by("created_at", "id")) == []
     assert await models_of(User.filter(department_id=uuid.uuid4()).order_by("created_at")) == []
+
+
+PAGES = """query($first: Int, $after: String, $last: Int, $before: String) {
+  users(first: $first, after: $after, last: $last, before: $before) {
+    edges { node { id } } pageInfo { startCursor endCursor }
+  }
+}"""
+
+
+async def _plan_of(sql: str, params: list[Any]) -> str:
+    """The database's plan for a statement, as text. PostgreSQL is told to read in order from
+    an index wherever one serves, as it would for a table larger than a test's: for a few rows
+    it finds a sort cheaper; it still sorts when no index can give the order."""
+    client = connections.get("default")
+    if not ON_POSTGRES:
+        _, rows = await client.execute_query(f"EXPLAIN QUERY PLAN {sql}", params)
+        return "\n".join(row["detail"] for row in rows)
+    async with in_transaction() as tx:
+        for method in ("seqscan", "bitmapscan", "sort"):
+            await tx.execute_script(f"SET LOCAL enable_{method} = off")
+        _, rows = await tx.execute_query(f"EXPLAIN {sql}", params)
+    return "\n".join(row["QUERY PLAN"] for row in rows)
+
+
+async def test_a_page_of_users_is_read_in_index_order_from_its_cursor(
+    app: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Everyone's pages (HR) and the active people's (anyone else), first and last, and on
+    from a cursor either way: each statement reads an index in the page's order from the
+    cursor on, and sorts nothing (a sort is of every matching user, for every page)."""
+    people, _ = await _people(12)
+    hr = await make_user("hr@example.com", [Role.EMPLOYEE, Role.HR], password=None)
+    statements: list[tuple[str, list[Any]]] = []
+    kind = type(connections.get("default"))
+    original = kind.execute_query
+
+    async def recording(self: Any, sql: str, values: list[Any] | None = None) -> Any:
+        if sql.startswith("SELECT") and 'FROM "users"' in sql and "ORDER BY" in sql:
+            statements.append((sql, list(values or [])))
+        return await original(self, sql, values)
+
+    monkeypatch.setattr(kind, "execute_query", recording)
+    for viewer, expected in ((hr, 14), (people[1], 11)):  # 3 of the 14 are deactivated
+        token = await token_for(app, viewer)
+        seen: list[str] = []
+        first = await gql(client, PAGES, {"first": 4}, token)
+        page = first["data"]["users"]
+        seen += [e["node"]["id"] for e in page["edges"]]
+        while len(page["edges"]) == 4:
+            after = {"first": 4, "after": page["pageInfo"]["endCursor"]}
+            page = (await gql(client, PAGES, after, token))["data"]["users"]
+            seen += [e["node"]["id"] for e in page["edges"]]
+        assert len(seen) == len(set(seen)) == expected
+        last = (await gql(client, PAGES, {"last": 3}, token))["data"]["users"]
+        before = {"last": 3, "before": last["pageInfo"]["startCursor"]}
+        earlier = (await gql(client, PAGES, before, token))["data"]["users"]
+        assert [e["node"]["id"] for e in earlier["edges"] + last["edges"]] == seen[-6:]
+    monkeypatch.setattr(kind, "execute_query", original)
+    assert len(statements) >= 10
+    for sql, params in statements:
+        plan = await _plan_of(sql, params)
+        assert "TEMP B-TREE" not in plan, (sql, plan)  # SQLite's sort
+        assert "Sort" not in plan, (sql, plan)  # PostgreSQL's
+        conditions = sql.partition(" WHERE ")[2].partition(" ORDER BY ")[0]
+        if '"created_at"' in conditions:  # on from a cursor
+            # the index is searched for the cursor's time, not read from its start
+            bounds = [
+                line for line in plan.splitlines() if "SEARCH" in line or "Index Cond" in line
+            ]
+            assert any("created_at" in line for line in bounds), (sql, plan)

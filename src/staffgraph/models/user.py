@@ -67,7 +67,14 @@ class User(FastHydration, Model):
 
     class Meta:
         table = "users"
-        indexes = (("manager_id",), ("department_id",))
+        # the directory's pages in storage order (created_at, id), everyone's and the active
+        # people's: read from the index as far as the page goes, never a sort of every match
+        indexes = (
+            ("manager_id",),
+            ("department_id",),
+            ("created_at", "id"),
+            ("is_active", "created_at", "id"),
+        )
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:

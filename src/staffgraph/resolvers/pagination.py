@@ -156,9 +156,12 @@ def _beyond(stamp: str, position: Position, later: bool, inclusive: bool = False
     at, row_id = position
     op = "gt" if later else "lt"
     id_op = f"{op}e" if inclusive else op
+    # (stamp op at) OR (stamp = at AND id id_op row_id), written with a bound on the stamp
+    # alone first: an index on (stamp, id) is then read from the cursor on, not from its start
+    from_cursor: dict[str, Any] = {f"{stamp}__{op}e": at}
     strictly: dict[str, Any] = {f"{stamp}__{op}": at}
-    level: dict[str, Any] = {stamp: at, f"id__{id_op}": row_id}
-    return Q(**strictly) | Q(**level)
+    level: dict[str, Any] = {f"id__{id_op}": row_id}
+    return Q(**from_cursor) & (Q(**strictly) | Q(**level))
 
 
 def _position(row: Any, stamp: str) -> Position:
