@@ -47,8 +47,8 @@ async def _seed(count: int) -> None:
 
     client = connections.get("default")
     postgres = client.capabilities.dialect == "postgres"
-    columns = ("id", "email", "display_name", "job_title", "salary", "is_active", "created_at")
-    columns += ("updated_at", "security_stamp")
+    columns = ["id", "email", "display_name", "job_title", "salary", "is_active", "created_at"]
+    columns += ["updated_at", "security_stamp"]
     marks = ", ".join(f"${n + 1}" if postgres else "?" for n in range(len(columns)))
     sql = f"INSERT INTO users ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
     start = datetime(2020, 1, 1, tzinfo=UTC)
