@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from staffgraph.models import AuditAction, AuditEvent, Department, Role, User
-from tests.conftest import gql, make_user, token_for
+from tests.conftest import ON_POSTGRES, gql, make_user, token_for
 from tests.test_n_plus_one import statements
 
 PAGE_INFO = "pageInfo { hasNextPage hasPreviousPage startCursor endCursor }"
@@ -249,5 +249,6 @@ async def test_a_backward_page_costs_what_a_forward_page_costs(client, directory
             body = await gql(client, query, variables, directory.tokens["admin"])
         assert "errors" not in body, body["errors"]
         counts[label] = len(sent)
-    # the page, then its departments: the same in both directions, with or without a cursor
-    assert set(counts.values()) == {2}, counts
+    # the same in both directions, with or without a cursor: the page, then its departments
+    # (on PostgreSQL one statement, the page joined with its departments)
+    assert set(counts.values()) == {1 if ON_POSTGRES else 2}, counts

@@ -22,10 +22,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 from tortoise.expressions import Q
+from tortoise.fields.relational import ForeignKeyFieldInstance
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
-from staffgraph.models.hydration import hydrate
+from staffgraph.models.hydration import hydrate, hydrate_values
 
 M = TypeVar("M", bound=Model)
 
@@ -77,15 +78,58 @@ async def models_of(query: QuerySet[M]) -> list[M]:
     reads off the query, later queries of that shape run its text with their parameters,
     without Tortoise building it again (a tenth of a page's cost).
     """
+    statement = _plain_statement(query)
+    if statement is None:
+        return list(await query)
+    sql, params = statement
+    _, rows = await query._db.execute_query(sql, params)
+    return hydrate(query.model, rows)
+
+
+async def models_with(query: QuerySet[M], relation: str) -> tuple[list[M], list[Model]] | None:
+    """``await query`` and the rows its foreign key ``relation`` points at, read by one
+    statement: the query's own (as :func:`models_of` runs it), its rows joined with the
+    related table's (``LEFT JOIN``) and put back in the query's order. None, and nothing read,
+    for a query that is not a plain select of whole rows or whose order is not by columns.
+
+    A page of users and their departments was two statements, the second a batch of the
+    loader on the event loop's next turn: on PostgreSQL its round trip cost 13% of a page.
+    """
+    statement = _plain_statement(query)
+    if statement is None:
+        return None
+    sql, params = statement
+    joined = _joined_statement(query, sql, relation)
+    if joined is None:
+        return None
+    outer, related, columns, key_column = joined
+    _, rows = await query._db.execute_query(outer, params)
+    models = hydrate(query.model, rows)
+    if not rows:
+        return models, []
+    first = len(rows[0]) - len(columns)  # the related row's columns come last
+    at = first + key_column
+    seen: dict[Any, tuple[Any, ...]] = {}
+    for row in rows:
+        key = row[at]
+        if key is not None and key not in seen:  # None: no related row (a LEFT JOIN's)
+            seen[key] = tuple(row[first:])
+    return models, hydrate_values(related, columns, list(seen.values()))
+
+
+def _plain_statement(query: QuerySet[Any]) -> tuple[str, list[Any]] | None:
+    """The statement and parameters of a plain select of whole rows, the text kept per shape
+    (see :func:`models_of`); None for anything else."""
     if (
-        query._select_related_idx
+        query._select_related  # (its _idx is only filled in as the statement is written)
+        or query._select_related_idx
         or query._prefetch_map
         or query._prefetch_queries
         or query._annotations
         or query._fields_for_select
         or query._single
     ):
-        return list(await query)
+        return None
     if query._db is None:  # as QuerySet.__await__ chooses it
         query._db = query._choose_db(query._select_for_update)
     shape = _shape(query)
@@ -94,16 +138,60 @@ async def models_of(query: QuerySet[M]) -> list[M]:
         _page_statements.move_to_end(shape)
         params = _parameters(query)
         assert params is not None  # a shape is only kept when its parameters can be read
-        sql = known
-    else:
-        query._make_query()
-        sql, params = query.query.get_parameterized_sql()
-        if shape is not None and _reads_as_tortoise_wrote(query, params):
-            _page_statements[shape] = sql
-            if len(_page_statements) > MAX_STATEMENTS:
-                _page_statements.popitem(last=False)
-    _, rows = await query._db.execute_query(sql, params)
-    return hydrate(query.model, rows)
+        return known, params
+    query._make_query()
+    sql, params = query.query.get_parameterized_sql()
+    if shape is not None and _reads_as_tortoise_wrote(query, params):
+        _page_statements[shape] = sql
+        if len(_page_statements) > MAX_STATEMENTS:
+            _page_statements.popitem(last=False)
+    return sql, params
+
+
+#: the joined statement, the related model, its columns' names as its own rows name them, and
+#: the position among them of the column the foreign key points at
+Joined = tuple[str, type[Model], tuple[str, ...], int]
+#: (model, relation, the query's statement) -> what :func:`_joined_statement` makes of them
+_joined_statements: OrderedDict[tuple[Any, ...], Joined] = OrderedDict()
+
+
+def _joined_statement(query: QuerySet[Any], sql: str, relation: str) -> Joined | None:
+    """The statement of :func:`models_with`, kept per (model, relation, query's statement)."""
+    model = query.model
+    key = (model, relation, sql)
+    known = _joined_statements.get(key)
+    if known is not None:
+        _joined_statements.move_to_end(key)
+        return known
+    meta = model._meta
+    field = meta.fields_map.get(relation)
+    if not isinstance(field, ForeignKeyFieldInstance):
+        return None
+    projection = meta.fields_db_projection
+    order = []
+    # as Tortoise orders it: the query's order, else the model's (Meta.ordering)
+    for name, direction in query._orderings or meta.ordering or ():
+        if not isinstance(name, str) or name not in projection:
+            return None  # an expression or a related field: not a column of the rows
+        order.append(f'"p"."{projection[name]}" {direction.value}')
+    related = field.related_model
+    columns = tuple(related._meta.fields_db_projection.values())
+    target = related._meta.fields_db_projection[field.to_field]
+    picked = ",".join(f'"r"."{column}" AS "r__{column}"' for column in columns)
+    # the query's own statement, parameters and all, as a subquery; its order again outside
+    # (a join keeps none); the joined columns after the query's, read by position
+    outer = (
+        f'SELECT "p".*,{picked} FROM ({sql}) AS "p" '  # noqa: S608 - our models' own names
+        f'LEFT JOIN "{related._meta.db_table}" AS "r" '
+        f'ON "r"."{target}"="p"."{projection[field.source_field]}"'
+    )
+    if order:
+        outer += " ORDER BY " + ",".join(order)
+    joined = (outer, related, columns, columns.index(target))
+    _joined_statements[key] = joined
+    if len(_joined_statements) > MAX_STATEMENTS:
+        _joined_statements.popitem(last=False)
+    return joined
 
 
 #: statement texts of :func:`models_of` by query shape

@@ -241,7 +241,14 @@ def hydrate(model: type[M], rows: Sequence[Any]) -> list[M]:
     and asyncpg's rows alike: they name their columns and are read by position)."""
     if not rows:
         return []
-    columns = tuple(rows[0].keys())
+    return hydrate_values(model, tuple(rows[0].keys()), rows)
+
+
+def hydrate_values(model: type[M], columns: tuple[str, ...], rows: Sequence[Any]) -> list[M]:
+    """:func:`hydrate` for rows read by position whose columns are ``columns`` (a joined
+    table's part of a statement's rows, say); any other columns after them are not read."""
+    if not rows:
+        return []
     key = (model, columns)
     try:
         reader = _readers[key]
@@ -250,5 +257,5 @@ def hydrate(model: type[M], rows: Sequence[Any]) -> list[M]:
             _row_reader(model, columns) if issubclass(model, FastHydration) else None
         )
     if reader is None:
-        return [model._init_from_db(**row) for row in rows]
+        return [model._init_from_db(**dict(zip(columns, row, strict=False))) for row in rows]
     return reader(rows)

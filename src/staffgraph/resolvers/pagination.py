@@ -229,12 +229,14 @@ async def fetch_page(
     count: Callable[[], Awaitable[int]],
     *,
     descending: bool = False,
+    read: Callable[[Any], Awaitable[list[Any]]] = models_of,
 ) -> tuple[Connection, list[Any]]:
     """One page of ``query`` in (``stamp``, id) order (newest first when ``descending``),
-    as a connection and its rows; one statement, none for a page of size 0."""
+    as a connection and its rows; one statement, none for a page of size 0. ``read`` runs
+    the page's query set (:func:`~staffgraph.db_reads.models_of` unless told otherwise)."""
     plan = plan_page(request, stamp, descending=descending)
     rows: list[Any] = []
     if plan.limit:
         order = (stamp, "id") if plan.ascending else (f"-{stamp}", "-id")
-        rows = await models_of(query.filter(*plan.bounds).order_by(*order).limit(plan.limit))
+        rows = await read(query.filter(*plan.bounds).order_by(*order).limit(plan.limit))
     return connect(rows, request, stamp, count)
