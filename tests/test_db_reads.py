@@ -9,8 +9,9 @@ from typing import Any
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from staffgraph.db_reads import models_with, rows_by
+from staffgraph.db_reads import Once, models_with, rows_by
 from staffgraph.models import Department, Role, User, UserRole
+from staffgraph.resolvers.hierarchy import load_subordinate_ids, subtree_expression, subtree_ids
 from tests.conftest import ON_POSTGRES, gql, make_user, token_for
 from tests.test_n_plus_one import statements
 
@@ -99,7 +100,7 @@ async def test_a_query_joined_with_its_departments_answers_what_tortoise_answers
             expected = list(await tortoises)
             found = await models_with(mine, "department")
             assert found is not None
-            users, departments = found
+            users, departments, _ = found
             assert [_attrs(u) for u in users] == [_attrs(u) for u in expected]
             wanted = {u.department_id for u in expected} - {None}
             assert sorted(str(d.id) for d in departments) == sorted(str(i) for i in wanted)
@@ -107,6 +108,46 @@ async def test_a_query_joined_with_its_departments_answers_what_tortoise_answers
                 stored = await Department.get(id=department.id)
                 assert _department_attrs(department) == _department_attrs(stored)
                 assert department._saved_in_db
+
+
+async def test_a_value_read_once_beside_the_rows_is_its_own_statements_value(db):
+    people, _ = await _staff_in_departments()
+    boss = people[0]
+    boss_id = User._meta.fields_map["id"].to_db_value(boss.id, User)  # SQLite's is text
+    count = Once("reports", '(SELECT COUNT(*) FROM "users" WHERE "manager_id"={})', boss_id)
+    ordered = sorted(people, key=lambda u: (u.created_at, u.id))
+    for relation in ("department", None):
+        for _ in range(2):  # the statement written, then kept
+            # a filter's parameter before the value's: each where its placeholder is
+            query = User.filter(email__startswith="p").order_by("created_at", "id").limit(4)
+            found = await models_with(query, relation, count)
+            assert found is not None
+            assert [u.id for u in found.rows] == [u.id for u in ordered if u is not boss][:4]
+            assert found.once == 9
+            assert bool(found.related) == (relation is not None)
+    empty = await models_with(User.filter(email="nobody@example.com"), None, count)
+    assert empty == ([], [], None)  # no row to carry the value
+
+
+async def test_a_page_reads_a_managers_subtree_as_the_subtree_statement_does(db):
+    people, _ = await _staff_in_departments()
+    boss = people[0]
+    lead = people[1]
+    for person in people[4:7]:  # a second level under the first report
+        person.manager = lead
+        await person.save(update_fields=["manager_id"])
+    dialect = User._choose_db().capabilities.dialect
+    expression = subtree_expression(dialect)
+    if expression is None:
+        assert dialect == "sqlite"  # it has no arrays: the subtree keeps its own statement
+        return
+    for manager in (boss, lead, people[8]):
+        found = await models_with(
+            User.all().limit(3), "department", Once("s", expression, manager.id)
+        )
+        assert found is not None
+        assert subtree_ids(found.once) == await load_subordinate_ids(manager.id)
+    assert subtree_ids(found.once) == frozenset()  # nobody below people[8]
 
 
 async def test_a_query_that_cannot_be_joined_reads_nothing(db, monkeypatch):

@@ -13,7 +13,7 @@ import pytest
 from tortoise import connections
 
 from staffgraph.models import Department, Role, User
-from tests.conftest import gql, make_user, token_for
+from tests.conftest import ON_POSTGRES, gql, make_user, token_for
 
 PAGE = """
 query($first: Int, $last: Int, $before: String) {
@@ -110,6 +110,22 @@ async def test_a_page_costs_at_most_four_statements(
     assert len(sent) <= 4, sent
     recursive = [s for s in sent if "WITH RECURSIVE" in s.upper()]
     assert len(recursive) == (1 if viewer == "boss" else 0)
+
+
+@pytest.mark.parametrize("size", [10, 50])
+async def test_a_managers_page_costs_hrs_statements_where_reads_wait_for_a_server(
+    client, company, monkeypatch, size
+):
+    # the boss's management subtree: on PostgreSQL read by the page's own statement, on
+    # SQLite (reads on the event loop's thread, no round trip to save) by its own before it
+    sent: dict[str, list[str]] = {}
+    for viewer in ("hr", "boss"):
+        with statements(monkeypatch) as sent[viewer]:
+            body = await gql(client, PAGE, {"first": size}, company.tokens[viewer])
+        assert "errors" not in body, body["errors"][:2]
+        assert all(e["node"]["salary"] is not None for e in body["data"]["users"]["edges"])
+    assert len(sent["boss"]) == len(sent["hr"]) + (0 if ON_POSTGRES else 1), sent["boss"]
+    assert sum("WITH RECURSIVE" in s.upper() for s in sent["boss"]) == 1
 
 
 @pytest.mark.parametrize("viewer", ["hr", "boss"])

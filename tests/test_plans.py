@@ -31,7 +31,7 @@ from staffgraph.permissions import policy as p
 from staffgraph.permissions.install import install_guards
 from staffgraph.plans.compiler import Plan, compile_plan
 from staffgraph.plans.runner import run_plan
-from staffgraph.schema import build_schema, planned
+from staffgraph.schema import build_schema, extensions, planned
 from tests.conftest import gql
 from tests.permissions_org import VIEWERS, build_org
 from tests.test_execution import QUERIES, HolderRow, _answer, _run
@@ -127,6 +127,54 @@ async def test_planned_queries_answer_as_graphql_core_for_every_viewer(
     assert runs.count("P") == 11
     assert runs.count("D") == 3
     assert runs.count("U") == 5
+
+
+def _page_alone(query: str) -> bool:
+    operation = parse(query).definitions[0]
+    return [field.name.value for field in operation.selection_set.selections] == ["users"]
+
+
+async def _denials() -> list[tuple[Any, ...]]:
+    events = await AuditEvent.filter(action=AuditAction.ACCESS_DENIED)
+    return sorted((str(e.actor_id), str(e.target_id), e.detail) for e in events)
+
+
+@pytest.mark.parametrize("viewer", VIEWERS)
+async def test_a_page_reading_the_subtree_itself_answers_as_the_subtree_read_first(
+    app, org, viewer, monkeypatch
+):
+    # where reads wait for a server (PostgreSQL) a page of users alone reads the viewer's
+    # management subtree in its own statement; everything it answers and audits must be what
+    # the subtree read before the page gives (on SQLite both runs read it first)
+    services = app.state.services
+    schemas = [
+        build_schema(),
+        build_schema(plans=False, execution_context_class=StrawberryGraphQLCoreExecutionContext),
+    ]
+    token = org.tokens.get(viewer)
+    pages = [(q, v) for q, v in QUERIES if _page_alone(q)]
+    pages += [(q, {}) for q in PLANNED if _page_alone(q)]
+    pages += [(q, _with_ids(v, org)) for q, sets in WITH_VARIABLES if _page_alone(q) for v in sets]
+    assert len(pages) >= 8
+
+    async def answers() -> list[Any]:
+        found = []
+        for schema in schemas:
+            for query, variables in pages:
+                for _ in range(2):  # the second by the plan
+                    before = await _denials()
+                    answer = await _run(schema, services, token, query, variables)
+                    after = await _denials()
+                    found.append((query, variables, answer, len(after) - len(before)))
+        return found
+
+    with_page = await answers()
+    denials_with_page = await _denials()
+    for module in (planned, extensions):
+        monkeypatch.setattr(module, "subtree_read_with_page", lambda operation: False)
+    first = await answers()
+    assert with_page == first
+    assert await _denials() == sorted(denials_with_page * 2)
 
 
 @pytest.mark.parametrize(

@@ -56,6 +56,9 @@ class Context:
     #: first need
     _subordinates: frozenset[int] | None = None
     _subordinates_task: asyncio.Task[frozenset[int]] | None = None
+    #: the subtree is needed, and is read by the operation's page of users in the page's own
+    #: statement (see :func:`~staffgraph.permissions.prefetch.prefetch_chain`)
+    subtree_with_page: bool = False
     #: ACCESS_DENIED events waiting to be written when the operation ends
     pending_denials: list[dict[str, Any]] = field(default_factory=list)
     denials_dropped: int = 0
@@ -94,6 +97,7 @@ class Context:
         self.loaders = type(self.loaders)()
         self._subordinates = None
         self._subordinates_task = None
+        self.subtree_with_page = False
 
     @property
     def viewer_id(self) -> uuid.UUID | None:
@@ -103,6 +107,12 @@ class Context:
     def subordinates_if_loaded(self) -> frozenset[int] | None:
         """The viewer's management subtree when it was loaded already, else None."""
         return self._subordinates
+
+    def know_subordinates(self, ids: frozenset[int]) -> None:
+        """The viewer's subtree, read by another statement (a page's): kept unless one was
+        loaded already."""
+        if self._subordinates is None:
+            self._subordinates = ids
 
     async def subordinates(self) -> frozenset[int]:
         """Ids (``UUID.int``) of every user the viewer manages directly or indirectly (one

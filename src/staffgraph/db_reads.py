@@ -19,7 +19,8 @@ import datetime
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar
 
 from tortoise.expressions import Q
 from tortoise.fields.relational import ForeignKeyFieldInstance
@@ -86,11 +87,35 @@ async def models_of(query: QuerySet[M]) -> list[M]:
     return hydrate(query.model, rows)
 
 
-async def models_with(query: QuerySet[M], relation: str) -> tuple[list[M], list[Model]] | None:
-    """``await query`` and the rows its foreign key ``relation`` points at, read by one
-    statement: the query's own (as :func:`models_of` runs it), its rows joined with the
-    related table's (``LEFT JOIN``) and put back in the query's order. None, and nothing read,
-    for a query that is not a plain select of whole rows or whose order is not by columns.
+class Read(NamedTuple):
+    """What :func:`models_with` read: the query's rows, the rows they point at, and the value
+    of its :class:`Once` (None when none was asked or no row came)."""
+
+    rows: list[Any]
+    related: list[Model]
+    once: Any
+
+
+@dataclass(frozen=True)
+class Once:
+    """A value a statement reads beside its rows, once: an SQL expression of one argument, such
+    as a subquery, that does not depend on the rows. ``expression`` holds ``{}`` where the
+    argument's placeholder goes, the argument as the database takes it (``Field.to_db_value``);
+    ``name`` tells expressions apart among the kept statements."""
+
+    name: str
+    expression: str
+    argument: Any
+
+
+async def models_with(
+    query: QuerySet[M], relation: str | None, once: Once | None = None
+) -> Read | None:
+    """``await query``, the rows its foreign key ``relation`` points at (none asked: None) and
+    the value of ``once``, read by one statement: the query's own (as :func:`models_of` runs
+    it), its rows joined with the related table's (``LEFT JOIN``) and put back in the query's
+    order. None, and nothing read, for a query that is not a plain select of whole rows or
+    whose order is not by columns.
 
     A page of users and their departments was two statements, the second a batch of the
     loader on the event loop's next turn: on PostgreSQL its round trip cost 13% of a page.
@@ -99,22 +124,31 @@ async def models_with(query: QuerySet[M], relation: str) -> tuple[list[M], list[
     if statement is None:
         return None
     sql, params = statement
-    joined = _joined_statement(query, sql, relation)
+    joined = _joined_statement(query, sql, len(params), relation, once)
     if joined is None:
         return None
-    outer, related, columns, key_column = joined
+    outer, related, columns, key_column, once_first = joined
+    if once is not None:
+        params = [once.argument, *params] if once_first else [*params, once.argument]
     _, rows = await query._db.execute_query(outer, params)
     models = hydrate(query.model, rows)
     if not rows:
-        return models, []
-    first = len(rows[0]) - len(columns)  # the related row's columns come last
+        return Read(models, [], None)
+    value = None
+    if once is not None:
+        # the statement sends the value with one row of them, and None with the others
+        value = next((row[-1] for row in rows if row[-1] is not None), None)
+    if related is None:
+        return Read(models, [], value)
+    first = len(rows[0]) - len(columns) - (once is not None)  # the related row's columns last
     at = first + key_column
+    stop = first + len(columns)
     seen: dict[Any, tuple[Any, ...]] = {}
     for row in rows:
         key = row[at]
         if key is not None and key not in seen:  # None: no related row (a LEFT JOIN's)
-            seen[key] = tuple(row[first:])
-    return models, hydrate_values(related, columns, list(seen.values()))
+            seen[key] = tuple(row[first:stop])
+    return Read(models, hydrate_values(related, columns, list(seen.values())), value)
 
 
 def _plain_statement(query: QuerySet[Any]) -> tuple[str, list[Any]] | None:
@@ -148,25 +182,27 @@ def _plain_statement(query: QuerySet[Any]) -> tuple[str, list[Any]] | None:
     return sql, params
 
 
-#: the joined statement, the related model, its columns' names as its own rows name them, and
-#: the position among them of the column the foreign key points at
-Joined = tuple[str, type[Model], tuple[str, ...], int]
-#: (model, relation, the query's statement) -> what :func:`_joined_statement` makes of them
+#: the joined statement, the related model (None: no join), its columns' names as its own rows
+#: name them, the position among them of the column the foreign key points at, and whether the
+#: :class:`Once` argument is the statement's first parameter (else its last)
+Joined = tuple[str, type[Model] | None, tuple[str, ...], int, bool]
+#: (model, relation, once's name, the query's statement) -> what :func:`_joined_statement`
+#: makes of them
 _joined_statements: OrderedDict[tuple[Any, ...], Joined] = OrderedDict()
 
 
-def _joined_statement(query: QuerySet[Any], sql: str, relation: str) -> Joined | None:
-    """The statement of :func:`models_with`, kept per (model, relation, query's statement)."""
+def _joined_statement(
+    query: QuerySet[Any], sql: str, parameters: int, relation: str | None, once: Once | None
+) -> Joined | None:
+    """The statement of :func:`models_with`, kept per (model, relation, once, query's
+    statement); ``parameters``: how many the query's statement takes."""
     model = query.model
-    key = (model, relation, sql)
+    key = (model, relation, once.name if once else None, sql)
     known = _joined_statements.get(key)
     if known is not None:
         _joined_statements.move_to_end(key)
         return known
     meta = model._meta
-    field = meta.fields_map.get(relation)
-    if not isinstance(field, ForeignKeyFieldInstance):
-        return None
     projection = meta.fields_db_projection
     order = []
     # as Tortoise orders it: the query's order, else the model's (Meta.ordering)
@@ -174,20 +210,39 @@ def _joined_statement(query: QuerySet[Any], sql: str, relation: str) -> Joined |
         if not isinstance(name, str) or name not in projection:
             return None  # an expression or a related field: not a column of the rows
         order.append(f'"p"."{projection[name]}" {direction.value}')
-    related = field.related_model
-    columns = tuple(related._meta.fields_db_projection.values())
-    target = related._meta.fields_db_projection[field.to_field]
-    picked = ",".join(f'"r"."{column}" AS "r__{column}"' for column in columns)
+    picked = ""
+    join = ""
+    related: type[Model] | None = None
+    columns: tuple[str, ...] = ()
+    target_at = 0
+    if relation is not None:
+        field = meta.fields_map.get(relation)
+        if not isinstance(field, ForeignKeyFieldInstance):
+            return None
+        related = field.related_model
+        columns = tuple(related._meta.fields_db_projection.values())
+        target = related._meta.fields_db_projection[field.to_field]
+        target_at = columns.index(target)
+        picked = "".join(f',"r"."{column}" AS "r__{column}"' for column in columns)
+        join = (
+            f' LEFT JOIN "{related._meta.db_table}" AS "r" '
+            f'ON "r"."{target}"="p"."{projection[field.source_field]}"'
+        )
+    numbered = query._db.capabilities.dialect == "postgres"  # $1, $2...; else ? in text order
+    if once is not None:
+        placeholder = f"${parameters + 1}" if numbered else "?"
+        # one row carries the value (evaluated once, the subquery not being of the rows), the
+        # others None: sent with every row it would be decoded with every row
+        picked += (
+            ",CASE WHEN row_number() OVER ()=1 THEN "
+            f'{once.expression.format(placeholder)} END AS "once__"'
+        )
     # the query's own statement, parameters and all, as a subquery; its order again outside
     # (a join keeps none); the joined columns after the query's, read by position
-    outer = (
-        f'SELECT "p".*,{picked} FROM ({sql}) AS "p" '  # noqa: S608 - our models' own names
-        f'LEFT JOIN "{related._meta.db_table}" AS "r" '
-        f'ON "r"."{target}"="p"."{projection[field.source_field]}"'
-    )
+    outer = f'SELECT "p".*{picked} FROM ({sql}) AS "p"{join}'  # noqa: S608 - our own names
     if order:
         outer += " ORDER BY " + ",".join(order)
-    joined = (outer, related, columns, columns.index(target))
+    joined = (outer, related, columns, target_at, once is not None and not numbered)
     _joined_statements[key] = joined
     if len(_joined_statements) > MAX_STATEMENTS:
         _joined_statements.popitem(last=False)

@@ -6,6 +6,10 @@ page of 50 users with phone and salary, that costs more than every rule together
 query executes, its document is scanned for fields whose rule, for this viewer's roles, still
 depends on the chain (``phone`` for an EMPLOYEE, not for HR); if there is one, the subtree's
 single recursive query runs first and every check after it is synchronous.
+
+Where the operation is a page of users and reads wait for a server (PostgreSQL), a round trip
+costs more than the subtree's statement: there the page reads the subtree in its own statement
+(:func:`~staffgraph.resolvers.directory.list_users`), before any of its fields is checked.
 """
 
 from __future__ import annotations
@@ -65,13 +69,19 @@ def selected_names(document: DocumentNode) -> frozenset[str]:
     return frozenset(names)
 
 
-async def prefetch_chain(ctx: Context, selected: frozenset[str], fields: ChainFields) -> bool:
+async def prefetch_chain(
+    ctx: Context, selected: frozenset[str], fields: ChainFields, *, with_page: bool = False
+) -> bool:
     """Load the viewer's subtree now if the query selects (``selected``: its field names) a
-    field that needs it."""
+    field that needs it. ``with_page``: the operation's page reads it instead
+    (:func:`~staffgraph.resolvers.directory.subtree_read_with_page`); it is only noted."""
     viewer = ctx.viewer
     if viewer is None or ctx.subordinates_if_loaded() is not None:
         return False
     if fields.for_roles(viewer.roles).isdisjoint(selected):
+        return False
+    if with_page:
+        ctx.subtree_with_page = True
         return False
     await ctx.subordinates()
     return True

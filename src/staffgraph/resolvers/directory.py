@@ -7,12 +7,14 @@ import uuid
 from collections.abc import Awaitable, Hashable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from graphql import FieldNode, OperationDefinitionNode
 from tortoise.expressions import Q
 
-from staffgraph.db_reads import models_of, models_with
+from staffgraph.db_reads import Once, models_of, models_with
 from staffgraph.errors import Forbidden
 from staffgraph.loaders import load_alone
 from staffgraph.models import AuditAction, AuditEvent, Department, Role, User
+from staffgraph.resolvers.hierarchy import subtree_expression, subtree_ids
 from staffgraph.resolvers.members import STAMP, MembersCount, MembersPage
 from staffgraph.resolvers.pagination import Connection, PageRequest, connect, fetch_page
 from staffgraph.resolvers.validation import clean_text
@@ -82,6 +84,24 @@ def _reads_wait_for_a_server() -> bool:
     :attr:`~staffgraph.sqlite_client.ImmediateSqliteClient.reads_on_the_loop`): a round trip
     saved is worth more there than the statement's own cost."""
     return not getattr(User._choose_db(), "reads_on_the_loop", False)
+
+
+def subtree_read_with_page(operation: OperationDefinitionNode | None) -> bool:
+    """Whether the viewer's management subtree, when the operation's rules need it, is read by
+    the operation's page of users in the page's own statement rather than before it: where the
+    operation is that page alone (``users``) and a read waits for a server, whose round trip
+    cost a MANAGER's page 7% (bench/README.md). SQLite, whose reads run on the event loop's
+    thread and which has no arrays, reads the subtree first.
+    """
+    if operation is None:
+        return False
+    selections = operation.selection_set.selections
+    return (
+        len(selections) == 1
+        and isinstance(selections[0], FieldNode)
+        and selections[0].name.value == "users"
+        and _reads_wait_for_a_server()
+    )
 
 
 async def get_viewer_user(ctx: Context, user_id: uuid.UUID) -> User | None:
@@ -156,23 +176,43 @@ async def list_users(
     # server (10-12% of PostgreSQL's page); SQLite's own statement for the departments costs
     # less than the join (1-3% of its page, bench/README.md)
     joined = "department" in ctx.selected and _reads_wait_for_a_server()
+    # and the viewer's subtree, when its rules need it (see subtree_read_with_page)
+    subtree = _subtree_with_page(ctx)
+    if subtree is None and ctx.subtree_with_page:
+        await ctx.subordinates()  # no statement reads it with the page: as the prefetch would
 
     async def read(page_query: Any) -> list[User]:
         nonlocal joined
-        found = await models_with(page_query, "department") if joined else None
+        found = None
+        if joined or subtree is not None:
+            found = await models_with(page_query, "department" if joined else None, subtree)
         if found is None:
             joined = False
+            if subtree is not None:
+                await ctx.subordinates()  # as the prefetch would have, before any check
             return await models_of(page_query)
-        users, departments = found
+        if found.once is not None:
+            ctx.know_subordinates(subtree_ids(found.once))
         loader = ctx.loaders.department
-        for department in cast(list[Department], departments):
+        for department in cast(list[Department], found.related):
             loader.prime(department.id, department)
-        return users
+        return found.rows
 
     connection, rows = await fetch_page(query, page, "created_at", query.count, read=read)
     ctx.loaders.prime_users(rows)
     await load_relations(ctx, rows, departments_read=joined)
     return connection
+
+
+def _subtree_with_page(ctx: Context) -> Once | None:
+    """The viewer's subtree as a page's statement reads it, when the operation asked for that
+    (:attr:`~staffgraph.context.Context.subtree_with_page`), it is not loaded yet and the
+    database can (:func:`~staffgraph.resolvers.hierarchy.subtree_expression`)."""
+    viewer = ctx.viewer
+    if not ctx.subtree_with_page or viewer is None or ctx.subordinates_if_loaded() is not None:
+        return None
+    expression = subtree_expression(User._choose_db().capabilities.dialect)
+    return None if expression is None else Once("subtree", expression, viewer.user_id)
 
 
 async def list_members(ctx: Context, department_id: uuid.UUID, page: PageRequest) -> Connection:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from tortoise import connections
 
@@ -36,11 +37,25 @@ async def load_subordinate_ids(manager_id: uuid.UUID) -> frozenset[int]:
     sql = _SUBORDINATES_SQL.format(param="$1" if postgres else "?")
     arg: object = manager_id if postgres else str(manager_id)
     _, rows = await conn.execute_query(sql, [arg])
+    return subtree_ids([row[0] for row in rows])
+
+
+def subtree_ids(values: Iterable[uuid.UUID | str]) -> frozenset[int]:
+    """The ids the subtree's statement read (:func:`load_subordinate_ids`, or
+    :func:`subtree_expression`'s array), as :func:`load_subordinate_ids` gives them."""
     # asyncpg's UUIDs are uuid.UUIDs already; SQLite's are their text (str(uuid))
     return frozenset(
-        value.int if isinstance(value, uuid.UUID) else uuid_of(value).int
-        for value in (row[0] for row in rows)
+        value.int if isinstance(value, uuid.UUID) else uuid_of(value).int for value in values
     )
+
+
+def subtree_expression(dialect: str) -> str | None:
+    """An SQL expression of one argument, a manager's id at ``{}``: the array of the ids of
+    everyone below them, for a statement that reads it beside rows of its own (a page's,
+    :class:`~staffgraph.db_reads.Once`). None where the database has no arrays (SQLite)."""
+    if dialect != "postgres":
+        return None
+    return "ARRAY(" + _SUBORDINATES_SQL.format(param="{}").strip() + ")"
 
 
 async def lock_tree() -> None:

@@ -6,7 +6,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 
-from graphql import GraphQLError, GraphQLSyntaxError
+from graphql import GraphQLError, GraphQLSyntaxError, get_operation_ast
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
@@ -22,6 +22,7 @@ from staffgraph.errors import (
 from staffgraph.permissions.prefetch import prefetch_chain, selected_names
 from staffgraph.realtime.publishing import publish_committed
 from staffgraph.resolvers.audit import flush_denials
+from staffgraph.resolvers.directory import subtree_read_with_page
 
 log = logging.getLogger("staffgraph.errors")
 
@@ -153,5 +154,11 @@ class ChainPrefetch(SchemaExtension):
         ):
             context.selected = selected_names(document)
             # mutations may change the tree: their fields load it lazily, afterwards
-            await prefetch_chain(context, context.selected, fields)
+            operation = get_operation_ast(document, execution.operation_name)
+            await prefetch_chain(
+                context,
+                context.selected,
+                fields,
+                with_page=subtree_read_with_page(operation),
+            )
         yield

@@ -31,6 +31,7 @@ from staffgraph.plans.compiler import Plan
 from staffgraph.plans.runner import Unplannable, coerce_variables, run_plan
 from staffgraph.realtime.publishing import publish_committed
 from staffgraph.resolvers.audit import flush_denials
+from staffgraph.resolvers.directory import subtree_read_with_page
 from staffgraph.schema.extensions import classify
 from staffgraph.schema.input_strings import check_input_strings
 from staffgraph.schema.limits import QueryLimits, check_limits
@@ -106,7 +107,12 @@ async def execute_planned(
     try:
         context.selected = plan.selected
         if schema.chain_fields is not None:
-            await prefetch_chain(context, plan.selected, schema.chain_fields)
+            await prefetch_chain(
+                context,
+                plan.selected,
+                schema.chain_fields,
+                with_page=subtree_read_with_page(plan.operation),
+            )
         data, errors = await run_plan(plan, context, root_value, variables)
     except Unplannable:
         del context.pending_denials[denials:]
