@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from tortoise import Tortoise, connections
@@ -231,6 +232,28 @@ async def test_a_timestamp_read_again_is_the_value_made_of_it_before(db, monkeyp
     assert first.last_login_at is None
     assert again.last_login_at is None
     _same_instance(again, tortoise_init(User, **dict(rows[0])))
+
+
+async def test_timestamps_in_utc_are_kept_as_read_where_the_zone_is_utc(db, monkeypatch):
+    # PostgreSQL's timestamps arrive aware, in UTC: in staffgraph's zone (UTC) the value read
+    # is the value (Tortoise would give it an equal zone); in another zone, its time there
+    from staffgraph.models import hydration
+
+    await make_user("zoned@example.com", password=None)
+    _, rows = await connections.get("default").execute_query(User.all().sql())
+    read = rows[0]["created_at"]
+    [user] = hydrate(User, rows)
+    if not isinstance(read, datetime):
+        assert isinstance(read, str)  # SQLite's text, parsed (the tests above)
+        return
+    assert user.created_at is read
+    berlin = ZoneInfo("Europe/Berlin")
+    monkeypatch.setattr(hydration, "get_default_timezone", lambda: berlin)
+    monkeypatch.setattr(hydration, "_moments", {})
+    [moved] = hydrate(User, rows)
+    assert moved.created_at == read
+    assert moved.created_at.tzinfo is berlin
+    assert moved.created_at.isoformat() == read.astimezone(berlin).isoformat()
 
 
 async def test_an_attribute_with_a_descriptor_is_set_through_it(db, monkeypatch):
