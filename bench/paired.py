@@ -1,7 +1,8 @@
 """Paired runs: two (or more) versions of staffgraph on one pinned core at the same time.
 
 Each version is a git revision (its ``src`` exported with ``git archive``) or ``work`` (this
-checkout's ``src`` as it is now), optionally with settings of its own (``REV@NAME=VALUE,...``).
+checkout's ``src`` as it is now), optionally with settings of its own (``REV@NAME=VALUE,...``)
+and a query of its own (``REV#QUERY``, else ``--query``).
 Every version gets its own database (SQLite, or a new PostgreSQL database) seeded with
 ``throughput.py``'s organisation and its own ``staffgraph serve`` pinned to core 0; in each
 round one wrk per version (``-c32``, pinned to core 1) drives all of them at once, so that
@@ -12,6 +13,7 @@ versions run in the opposite order of start every other round.
     .venv/bin/python bench/paired.py HEAD~1 work [--query me] [--db sqlite|postgres]
         [--rounds 4] [--duration 6]
     .venv/bin/python bench/paired.py work work@STAFFGRAPH_LOG_LEVEL=WARNING --query me
+    .venv/bin/python bench/paired.py work#page-hr work#page-manager --db postgres
 
 Queries: those of ``throughput.py`` (``me``, ``page-hr``, ``page-manager``). Two servers share
 the core, so each costs more per request than alone (context switches, caches); the ratio
@@ -56,19 +58,25 @@ def export(revision: str, into: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("versions", nargs="+", help="REV or REV@NAME=VALUE,NAME=VALUE")
+    parser.add_argument(
+        "versions", nargs="+", help="REV, REV@NAME=VALUE,NAME=VALUE, either with #QUERY"
+    )
     parser.add_argument("--query", default="me", choices=sorted(throughput.QUERIES))
     parser.add_argument("--db", default="sqlite", choices=("sqlite", "postgres"))
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--duration", type=int, default=6)
     args = parser.parse_args()
-    document, viewer = throughput.QUERIES[args.query]
+    #: server name -> (document, viewer)
+    asked: dict[str, tuple[str, str]] = {}
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="paired-")))
         servers = []
         for index, version in enumerate(args.versions):
-            revision, _, settings = version.partition("@")
+            rest, _, query = version.partition("#")
+            revision, _, settings = rest.partition("@")
+            if (query or args.query) not in throughput.QUERIES:
+                raise SystemExit(f"no query {query!r}: {', '.join(throughput.QUERIES)}")
             _extra.clear()
             for setting in filter(None, settings.split(",")):
                 name, _, value = setting.partition("=")
@@ -82,7 +90,8 @@ def main() -> None:
                     raise SystemExit("PostgreSQL does not answer")
             name = f"#{index + 1} {version}".replace("/", "_")  # also its log file's name
             server = throughput.start_staffgraph(stack, name, url, work)
-            throughput.check_answer(server, document, viewer)
+            asked[server.name] = throughput.QUERIES[query or args.query]
+            throughput.check_answer(server, *asked[server.name])
             servers.append(server)
         os.environ.pop("PYTHONPATH")
         figures: dict[str, list[throughput.Figure]] = {s.name: [] for s in servers}
@@ -90,7 +99,7 @@ def main() -> None:
             order = servers if round_ % 2 == 0 else servers[::-1]
             with ThreadPoolExecutor(len(order)) as pool:
                 runs = {
-                    s.name: pool.submit(throughput.run_wrk, s, document, viewer, args.duration, 32)
+                    s.name: pool.submit(throughput.run_wrk, s, *asked[s.name], args.duration, 32)
                     for s in order
                 }
             first = runs[servers[0].name].result()
@@ -104,7 +113,8 @@ def main() -> None:
                     flush=True,
                 )
         base = figures[servers[0].name]
-        print(f"\n{args.query} on {args.db}, {args.rounds} rounds of {args.duration} s:")
+        queries = dict.fromkeys(v.partition("#")[2] or args.query for v in args.versions)
+        print(f"\n{', '.join(queries)} on {args.db}, {args.rounds} rounds of {args.duration} s:")
         for server in servers:
             mine = figures[server.name]
             ratios = [m.cpu_ms / b.cpu_ms for m, b in zip(mine, base, strict=True)]
