@@ -248,8 +248,10 @@ async def test_timestamps_in_utc_are_kept_as_read_where_the_zone_is_utc(db, monk
         return
     assert user.created_at is read
     berlin = ZoneInfo("Europe/Berlin")
+    # as in a process configured so: the zone is read once per process, as Tortoise reads it
     monkeypatch.setattr(hydration, "get_default_timezone", lambda: berlin)
     monkeypatch.setattr(hydration, "_moments", {})
+    monkeypatch.setattr(hydration, "_readers", {})
     [moved] = hydrate(User, rows)
     assert moved.created_at == read
     assert moved.created_at.tzinfo is berlin
