@@ -27,6 +27,7 @@ sets their UUIDs, and their timestamps in UTC where the zone is UTC, without the
 from __future__ import annotations
 
 import functools
+import sys
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
@@ -104,6 +105,10 @@ def _timestamp_converter(field: fields.DatetimeField) -> Converter:
 
     convert.native = "timestamp"  # type: ignore[attr-defined]
     return convert
+
+
+#: a converter's kind -> the name its memo has in a rows' reader
+_MEMOS = {"uuid": "U", "timestamp": "T"}
 
 
 @functools.cache
@@ -235,6 +240,7 @@ def _row_reader(
         "model": model,
         "custom_pk": custom_pk,
         "UTC": UTC,
+        "_m": sys.modules[__name__],
     }
     body = [f"        d[{attr!r}] = row[{where[key]}]" for key, attr in direct]
     in_utc = native and get_use_tz() and _always_utc(get_default_timezone())
@@ -249,11 +255,19 @@ def _row_reader(
             body.append(
                 f"        d[{attr!r}] = v if v is None or v.tzinfo is UTC else c{number}(v)"
             )
+        elif not native and kind in _MEMOS:
+            # SQLite's texts: the value remembered for the text, else its converter's (which
+            # remembers it); a remembered UUID or datetime is never false
+            body.append(f"        v = row[{at}]")
+            body.append(f"        d[{attr!r}] = {_MEMOS[kind]}.get(v) or c{number}(v)")
         else:
             body.append(f"        d[{attr!r}] = c{number}(row[{at}])")
     source = "\n".join(
         [
             "def read(rows):",
+            # the memos as they are now (a test may put new ones in place)
+            "    U = _m._uuids",
+            "    T = _m._timestamps",
             "    made = []",
             "    for row in rows:",
             "        self = new(model)",
