@@ -395,6 +395,8 @@ def profile(server: Server, query: str, viewer: str, seconds: int, out: Path) ->
     samples = 0
     for line in out.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue  # a line py-spy left unfinished
         frames = [re.sub(r" \(.*/(site-packages|src)/", " (", f) for f in stack.split(";")]
         n = int(count)
         samples += n
