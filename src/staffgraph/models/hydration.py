@@ -46,7 +46,8 @@ Plan = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str, Converter], ...]
 _plans: dict[type, Plan] = {}
 #: the rows of one statement into instances (see :func:`_row_reader`)
 RowsReader = Callable[[Sequence[Any]], list[Any]]
-#: by (model, the statement's column names): its reader, or None for a partial row
+#: by (model, the statement's column names, whether the rows are asyncpg's): its reader, or
+#: None for a partial row
 _readers: dict[tuple[type, tuple[str, ...], bool], RowsReader | None] = {}
 
 #: how many texts each memo below holds before it starts again (some 250 bytes an entry)

@@ -33,8 +33,8 @@ async def load_subordinate_ids(manager_id: uuid.UUID) -> frozenset[int]:
 
     A page as a MANAGER asks about a hundred times; a set of numbers answers in C, where a set of
     UUIDs calls ``UUID.__hash__`` and ``__eq__`` in Python. SQLite's text ids are the UUIDs the
-    rows' hydration remembers (the same people's), so most cost a dictionary lookup. The rows
-    are read by position: a dictionary made of each one cost more than the rest of the read.
+    rows' hydration remembers (the same people's), so most cost a dictionary lookup; they come
+    as one text, PostgreSQL's as rows read by position.
     Runs on the current connection, so inside a transaction it sees that transaction's writes.
     """
     conn = connections.get("default")
