@@ -14,6 +14,7 @@ costs more than the subtree's statement: there the page reads the subtree in its
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from graphql import DocumentNode, FieldNode, Node
@@ -70,17 +71,22 @@ def selected_names(document: DocumentNode) -> frozenset[str]:
 
 
 async def prefetch_chain(
-    ctx: Context, selected: frozenset[str], fields: ChainFields, *, with_page: bool = False
+    ctx: Context,
+    selected: frozenset[str],
+    fields: ChainFields,
+    *,
+    with_page: Callable[[], bool] | None = None,
 ) -> bool:
     """Load the viewer's subtree now if the query selects (``selected``: its field names) a
-    field that needs it. ``with_page``: the operation's page reads it instead
-    (:func:`~staffgraph.resolvers.directory.subtree_read_with_page`); it is only noted."""
+    field that needs it. ``with_page``, asked only then: whether the operation's page reads it
+    instead (:func:`~staffgraph.resolvers.directory.subtree_read_with_page`); if so it is only
+    noted."""
     viewer = ctx.viewer
     if viewer is None or ctx.subordinates_if_loaded() is not None:
         return False
     if fields.for_roles(viewer.roles).isdisjoint(selected):
         return False
-    if with_page:
+    if with_page is not None and with_page():
         ctx.subtree_with_page = True
         return False
     await ctx.subordinates()

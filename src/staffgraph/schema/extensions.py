@@ -154,11 +154,11 @@ class ChainPrefetch(SchemaExtension):
         ):
             context.selected = selected_names(document)
             # mutations may change the tree: their fields load it lazily, afterwards
-            operation = get_operation_ast(document, execution.operation_name)
+            name = execution.operation_name
             await prefetch_chain(
                 context,
                 context.selected,
                 fields,
-                with_page=subtree_read_with_page(operation),
+                with_page=lambda: subtree_read_with_page(get_operation_ast(document, name)),
             )
         yield

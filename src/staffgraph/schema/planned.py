@@ -17,6 +17,7 @@ queued denials are written (``DenialAudit``), the operation is recorded and hint
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +112,7 @@ async def execute_planned(
                 context,
                 plan.selected,
                 schema.chain_fields,
-                with_page=subtree_read_with_page(plan.operation),
+                with_page=functools.partial(subtree_read_with_page, plan.operation),
             )
         data, errors = await run_plan(plan, context, root_value, variables)
     except Unplannable:
